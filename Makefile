@@ -1,0 +1,123 @@
+# profiler-agent: `make build` (BPF objects + skeletons + fixtures + the agent),
+# `make test` (installs what is missing, builds, runs every test as root),
+# `make run` (installs, builds, records a 10 s profile of the whole machine).
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+CLANG ?= clang
+CXX_CLANG ?= clang++
+BPFTOOL ?= bpftool
+SWIFT ?= swift
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+BUILD := .build
+BPF_OUT := $(BUILD)/bpf
+SKEL_DIR := Sources/CBPF/include
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_HEADERS := $(wildcard bpf/*.h)
+SKELETONS := $(patsubst bpf/%.bpf.c,$(SKEL_DIR)/%.skel.h,$(BPF_SRCS))
+
+# The agent is built with frame pointers so that it can be profiled (by itself, by perf).
+SWIFT_FP := -Xswiftc -Xcc -Xswiftc -fno-omit-frame-pointer -Xcc -fno-omit-frame-pointer
+SWIFT_BUILD_FLAGS := -c release $(SWIFT_FP)
+
+FIX := $(BUILD)/fixtures
+FIX_CFLAGS := -O2 -g0 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
+FIXTURES := $(FIX)/cpu_split $(FIX)/read_loop $(FIX)/libfixture.so $(FIX)/libfixture_stripped.so \
+	$(FIX)/symbols_pie $(FIX)/symbols_nopie $(FIX)/symbols_dynsym $(FIX)/symbols_buildid_debug \
+	$(FIX)/symbols_debuglink $(FIX)/cpp_names
+
+.SECONDARY:
+.PHONY: build bpf fixtures agent test unit-tests run setup clean proto
+
+build: bpf fixtures agent
+
+setup:
+	./scripts/setup.sh
+
+# --- BPF: compile (CO-RE against the committed vmlinux.h), strip DWARF, generate skeletons.
+bpf: $(SKELETONS)
+
+$(BPF_OUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HEADERS) bpf/vmlinux.h
+	@mkdir -p $(BPF_OUT)
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ibpf -Wall -Werror -c $< -o $@
+
+$(BPF_OUT)/%.o: $(BPF_OUT)/%.bpf.o
+	$(BPFTOOL) gen object $@ $<
+
+$(SKEL_DIR)/%.skel.h: $(BPF_OUT)/%.o
+	$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+
+# --- The agent.
+agent: bpf
+	$(SWIFT) build $(SWIFT_BUILD_FLAGS) --product profiler-agent
+
+# --- Fixtures: programs with known behaviour, built from source.
+fixtures: $(FIXTURES)
+
+$(FIX)/cpu_split: Fixtures/cpu_split.c
+	@mkdir -p $(FIX)
+	$(CLANG) $(FIX_CFLAGS) -Wl,--build-id -o $@ $<
+
+$(FIX)/read_loop: Fixtures/read_loop.c
+	@mkdir -p $(FIX)
+	$(CLANG) $(FIX_CFLAGS) -Wl,--build-id -o $@ $<
+
+$(FIX)/libfixture.so: Fixtures/libfixture.c
+	@mkdir -p $(FIX)
+	$(CLANG) $(FIX_CFLAGS) -fPIC -shared -Wl,--build-id -o $@ $<
+
+$(FIX)/libfixture_stripped.so: $(FIX)/libfixture.so
+	strip --strip-all -o $@ $<
+
+$(FIX)/symbols_pie: Fixtures/symbols.c
+	@mkdir -p $(FIX)
+	$(CLANG) $(FIX_CFLAGS) -fPIE -pie -Wl,--build-id -o $@ $<
+
+$(FIX)/symbols_nopie: Fixtures/symbols.c
+	@mkdir -p $(FIX)
+	$(CLANG) $(FIX_CFLAGS) -fno-pie -no-pie -Wl,--build-id -o $@ $<
+
+# Only .dynsym survives strip --strip-all; -rdynamic puts the functions there.
+$(FIX)/symbols_dynsym: Fixtures/symbols.c
+	@mkdir -p $(FIX)
+	$(CLANG) $(FIX_CFLAGS) -fPIE -pie -rdynamic -Wl,--build-id -o $@.full $<
+	strip --strip-all -o $@ $@.full && rm -f $@.full
+
+# Symbols (and DWARF, as in distribution debug packages) only in a separate
+# debug file found by build-id under $(FIX)/debug.
+$(FIX)/symbols_buildid_debug: Fixtures/symbols.c
+	@mkdir -p $(FIX)
+	$(CLANG) $(FIX_CFLAGS) -g -fPIE -pie -Wl,--build-id -o $@.full $<
+	id=$$(readelf -n $@.full | awk '/Build ID/ {print $$3}'); \
+	  mkdir -p $(FIX)/debug/.build-id/$${id:0:2}; \
+	  objcopy --only-keep-debug $@.full $(FIX)/debug/.build-id/$${id:0:2}/$${id:2}.debug
+	strip --strip-all -o $@ $@.full && rm -f $@.full
+
+# The same, found by .gnu_debuglink (no build-id).
+$(FIX)/symbols_debuglink: Fixtures/symbols.c
+	@mkdir -p $(FIX)/.debug
+	$(CLANG) $(FIX_CFLAGS) -g -fPIE -pie -Wl,--build-id=none -o $@.full $<
+	objcopy --only-keep-debug $@.full $(FIX)/.debug/symbols_debuglink.debug
+	strip --strip-all -o $@ $@.full && rm -f $@.full
+	objcopy --add-gnu-debuglink=$(FIX)/.debug/symbols_debuglink.debug $@
+
+$(FIX)/cpp_names: Fixtures/cpp_names.cpp
+	@mkdir -p $(FIX)
+	$(CXX_CLANG) $(FIX_CFLAGS) -fno-exceptions -fno-rtti -Wl,--build-id -o $@ $<
+
+# --- Tests: everything, as root, on real BPF.
+test: setup build
+	PROFILER_AGENT=$(CURDIR)/$(BUILD)/release/profiler-agent FIXTURES=$(CURDIR)/$(FIX) $(SWIFT) test
+
+# --- Run: record a 10 s CPU profile of every process into cpu.pb.gz.
+run: setup build
+	$(BUILD)/release/profiler-agent record --duration 10 --output cpu.pb.gz
+	go tool pprof -top -nodecount=25 cpu.pb.gz
+
+# --- Regenerate the committed pprof Swift code (needs protoc and protoc-gen-swift on PATH).
+proto:
+	cd Sources/Pprof && protoc --swift_out=. --swift_opt=Visibility=Public profile.proto
+
+clean:
+	rm -rf $(BUILD) $(SKELETONS)

@@ -1,0 +1,181 @@
+import CBPF
+import Foundation
+
+/// How CPU stacks are sampled.
+public struct SamplingConfiguration: Sendable {
+    /// Samples per second per CPU.
+    public var frequency = 97
+    /// Processes to sample; empty samples every process. Applied in the kernel.
+    public var pids: [Int32] = []
+    /// Capacity of the (pid, tid, stacks, span) → count map.
+    public var countEntries: UInt32 = 16384
+    /// Capacity of the stack map (each entry holds up to 127 frames).
+    public var stackEntries: UInt32 = 16384
+    /// Custom BTF file for kernels without /sys/kernel/btf/vmlinux.
+    public var btfPath: String?
+    /// Also count samples of the idle task.
+    public var includeIdle = false
+
+    public init() {}
+}
+
+/// CPU stacks walked with frame pointers in BPF (`bpf/profile.bpf.c`): a
+/// CPU-clock perf event per online CPU in frequency mode, counts aggregated
+/// in a BPF hash map per (pid, tid, user stack, kernel stack, span).
+public final class FramePointerStackSource: StackSource {
+    public let configuration: SamplingConfiguration
+    private var skeleton: UnsafeMutablePointer<profile_bpf>?
+    private var links: [OpaquePointer] = []
+    private var perfEvents: [Int32] = []
+    private var missingStacks: UInt64 = 0
+
+    public init(configuration: SamplingConfiguration) {
+        self.configuration = configuration
+    }
+
+    deinit { stop() }
+
+    /// Number of perf events attached (one per online CPU).
+    public var attachedCPUs: Int { links.count }
+
+    public func start() throws(AgentError) {
+        guard skeleton == nil else { return }
+        BPFLog.capture()
+        BPFLog.clear()
+        do {
+            try open()
+            try load()
+            try attach()
+        } catch {
+            stop()
+            throw error
+        }
+    }
+
+    private func open() throws(AgentError) {
+        var options = bpf_object_open_opts()
+        options.sz = MemoryLayout<bpf_object_open_opts>.size
+        let btf = configuration.btfPath.map { strdup($0) }
+        defer { btf.map { free($0) } }
+        if let btf { options.btf_custom_path = UnsafePointer(btf) }
+        guard let opened = profile_bpf__open_opts(&options) else {
+            throw .bpfLoadFailed(object: "profile", reason: errnoText(errno), verifierLog: BPFLog.tail())
+        }
+        skeleton = opened
+        let maps = opened.pointee.maps
+        opened.pointee.rodata.pointee.filter_by_pid = !configuration.pids.isEmpty
+        opened.pointee.rodata.pointee.include_idle = configuration.includeIdle
+        for (map, size) in [(maps.counts, configuration.countEntries), (maps.stacks, configuration.stackEntries)] {
+            let err = bpf_map__set_max_entries(map, size)
+            if err != 0 { throw .bpfLoadFailed(object: "profile", reason: "cannot size map: \(errnoText(err))", verifierLog: []) }
+        }
+    }
+
+    private func load() throws(AgentError) {
+        guard let skeleton else { return }
+        let err = profile_bpf__load(skeleton)
+        guard err == 0 else {
+            throw .bpfLoadFailed(object: "profile", reason: errnoText(err), verifierLog: BPFLog.tail())
+        }
+        let targets = bpf_map__fd(skeleton.pointee.maps.target_pids)
+        var one: UInt8 = 1
+        for var pid in configuration.pids {
+            if bpf_map_update_elem(targets, &pid, &one, UInt64(BPF_ANY)) != 0 {
+                throw .mapAccessFailed(map: "target_pids", reason: errnoText(errno))
+            }
+        }
+    }
+
+    private func attach() throws(AgentError) {
+        guard let skeleton else { return }
+        let program = skeleton.pointee.progs.profile_sample
+        for cpu in onlineCPUs() {
+            let fd = cbpf_open_cpu_clock_event(Int32(cpu), UInt64(configuration.frequency))
+            if fd == -ENODEV { continue }  // went offline meanwhile
+            guard fd >= 0 else {
+                var reason = errnoText(fd)
+                if fd == -EACCES || fd == -EPERM { reason += "; needs CAP_PERFMON (or a lower kernel.perf_event_paranoid)" }
+                throw .perfEventFailed(cpu: cpu, reason: reason)
+            }
+            perfEvents.append(fd)
+            guard let link = bpf_program__attach_perf_event(program, fd) else {
+                throw .attachFailed(program: "profile_sample", reason: errnoText(errno) + "\n" + BPFLog.tail(5).joined(separator: "\n"))
+            }
+            links.append(link)
+        }
+        guard !links.isEmpty else { throw .perfEventFailed(cpu: -1, reason: "no online CPU accepted a perf event") }
+    }
+
+    public func stop() {
+        for link in links { bpf_link__destroy(link) }
+        links.removeAll()
+        for fd in perfEvents { close(fd) }
+        perfEvents.removeAll()
+        if let skeleton { profile_bpf__destroy(skeleton) }
+        skeleton = nil
+    }
+
+    public func drain() throws(AgentError) -> [RawStack] {
+        guard let skeleton else { return [] }
+        let countsFD = bpf_map__fd(skeleton.pointee.maps.counts)
+        let stacksFD = bpf_map__fd(skeleton.pointee.maps.stacks)
+        let entries = try BPFHashMap<profile_key, UInt64>(fd: countsFD, name: "counts", capacity: Int(configuration.countEntries)).drain()
+
+        var stackCache: [Int32: [UInt64]] = [:]
+        var frames = [UInt64](repeating: 0, count: Int(PROFILE_MAX_STACK_DEPTH))
+        func stack(_ id: Int32) -> [UInt64] {
+            guard id >= 0 else { return [] }
+            if let known = stackCache[id] { return known }
+            var key = UInt32(id)
+            var addresses: [UInt64] = []
+            if bpf_map_lookup_elem(stacksFD, &key, &frames) == 0 {
+                addresses = Array(frames.prefix { $0 != 0 })
+            } else {
+                missingStacks += 1
+            }
+            stackCache[id] = addresses
+            return addresses
+        }
+
+        var stacks: [RawStack] = []
+        stacks.reserveCapacity(entries.count)
+        for (key, count) in entries {
+            stacks.append(RawStack(
+                pid: Int32(bitPattern: key.pid), tid: Int32(bitPattern: key.tid), comm: commString(key.comm),
+                spanID: key.span_id, user: stack(key.user_stack_id), kernel: stack(key.kernel_stack_id), count: count))
+        }
+        for id in stackCache.keys {
+            var key = UInt32(id)
+            bpf_map_delete_elem(stacksFD, &key)
+        }
+        return stacks
+    }
+
+    public func statistics() -> SamplingStatistics {
+        var stats = SamplingStatistics()
+        guard let skeleton else { return stats }
+        let fd = bpf_map__fd(skeleton.pointee.maps.profile_stats)
+        let cpus = Int(libbpf_num_possible_cpus())
+        guard cpus > 0 else { return stats }
+        var values = [UInt64](repeating: 0, count: cpus)
+        func total(_ index: profile_stat) -> UInt64 {
+            var key = UInt32(index.rawValue)
+            guard bpf_map_lookup_elem(fd, &key, &values) == 0 else { return 0 }
+            return values.reduce(0, &+)
+        }
+        stats.samples = total(PROFILE_STAT_SAMPLES)
+        stats.droppedMapFull = total(PROFILE_STAT_MAP_FULL)
+        stats.userStacksLost = total(PROFILE_STAT_USER_STACK_LOST)
+        stats.kernelStacksLost = total(PROFILE_STAT_KERNEL_STACK_LOST)
+        stats.stacksMissing = missingStacks
+        return stats
+    }
+}
+
+/// A NUL-padded C char array as a String.
+func commString<T>(_ tuple: T) -> String {
+    withUnsafeBytes(of: tuple) { raw in
+        let bytes = raw.prefix { $0 != 0 }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

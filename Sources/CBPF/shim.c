@@ -1,0 +1,84 @@
+#include "CBPF.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int cbpf_open_cpu_clock_event(int cpu, uint64_t frequency)
+{
+	struct perf_event_attr attr;
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.type = PERF_TYPE_SOFTWARE;
+	attr.config = PERF_COUNT_SW_CPU_CLOCK;
+	attr.freq = 1;
+	attr.sample_freq = frequency;
+	long fd = syscall(__NR_perf_event_open, &attr, -1 /* all processes */, cpu,
+			  -1 /* no group */, PERF_FLAG_FD_CLOEXEC);
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/* The log is a byte ring: enough for the tail of a verifier log. */
+#define LOG_CAPACITY (64 * 1024)
+static char log_ring[LOG_CAPACITY];
+static size_t log_start, log_length;
+static bool log_echo;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void log_append(const char *text, size_t length)
+{
+	for (size_t i = 0; i < length; i++) {
+		size_t at = (log_start + log_length) % LOG_CAPACITY;
+		log_ring[at] = text[i];
+		if (log_length < LOG_CAPACITY)
+			log_length++;
+		else
+			log_start = (log_start + 1) % LOG_CAPACITY;
+	}
+}
+
+static int log_callback(enum libbpf_print_level level, const char *format, va_list args)
+{
+	char line[4096];
+	int n = vsnprintf(line, sizeof(line), format, args);
+	if (n < 0)
+		return n;
+	size_t length = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+	pthread_mutex_lock(&log_lock);
+	log_append(line, length);
+	pthread_mutex_unlock(&log_lock);
+	if (log_echo && level == LIBBPF_WARN)
+		fwrite(line, 1, length, stderr);
+	return n;
+}
+
+void cbpf_capture_libbpf_log(bool echo)
+{
+	log_echo = echo;
+	libbpf_set_print(log_callback);
+}
+
+size_t cbpf_libbpf_log_copy(char *buffer, size_t capacity)
+{
+	if (capacity == 0)
+		return 0;
+	pthread_mutex_lock(&log_lock);
+	size_t n = log_length < capacity - 1 ? log_length : capacity - 1;
+	size_t skip = log_length - n; /* keep the newest bytes */
+	for (size_t i = 0; i < n; i++)
+		buffer[i] = log_ring[(log_start + skip + i) % LOG_CAPACITY];
+	pthread_mutex_unlock(&log_lock);
+	buffer[n] = '\0';
+	return n;
+}
+
+void cbpf_libbpf_log_clear(void)
+{
+	pthread_mutex_lock(&log_lock);
+	log_start = log_length = 0;
+	pthread_mutex_unlock(&log_lock);
+}

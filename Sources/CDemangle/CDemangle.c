@@ -1,0 +1,2 @@
+/* Declarations only: see include/CDemangle.h. */
+#include "CDemangle.h"

@@ -1,0 +1,56 @@
+import Symbolizer
+
+/// One aggregated, symbolised stack: a thread seen `count` times with these frames.
+public struct StackSample: Sendable, Equatable {
+    /// Leaf first: kernel frames (if any), then user frames.
+    public var frames: [Frame]
+    /// Number of samples.
+    public var count: Int64
+    public var pid: Int32
+    public var tid: Int32
+    /// The thread's command name.
+    public var comm: String
+    /// The traced event the thread was in (0 = none); becomes label `span_id`.
+    public var spanID: UInt64
+    /// Further string labels (e.g. container_id), kept few and bounded by the caller.
+    public var labels: [String: String]
+
+    public init(frames: [Frame], count: Int64, pid: Int32, tid: Int32, comm: String, spanID: UInt64 = 0, labels: [String: String] = [:]) {
+        self.frames = frames
+        self.count = count
+        self.pid = pid
+        self.tid = tid
+        self.comm = comm
+        self.spanID = spanID
+        self.labels = labels
+    }
+}
+
+/// A CPU profile over one time range, ready to encode.
+public struct CPUProfile: Sendable {
+    public var samples: [StackSample]
+    /// Start of the range, nanoseconds since the Unix epoch.
+    public var startNanos: Int64
+    public var durationNanos: Int64
+    /// Sampling frequency in Hz; each sample stands for 1e9/frequency ns of CPU.
+    public var frequency: Int
+
+    public init(samples: [StackSample], startNanos: Int64, durationNanos: Int64, frequency: Int) {
+        self.samples = samples
+        self.startNanos = startNanos
+        self.durationNanos = durationNanos
+        self.frequency = frequency
+    }
+
+    /// Nanoseconds of CPU one sample stands for.
+    public var periodNanos: Int64 { 1_000_000_000 / Int64(max(frequency, 1)) }
+
+    /// Total samples.
+    public var totalCount: Int64 { samples.reduce(0) { $0 + $1.count } }
+}
+
+/// Formats a span id as pprof labels and exemplars carry it: 16 lowercase hex digits.
+public func spanIDString(_ id: UInt64) -> String {
+    let hex = String(id, radix: 16)
+    return String(repeating: "0", count: 16 - hex.count) + hex
+}

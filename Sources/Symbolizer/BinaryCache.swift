@@ -1,0 +1,125 @@
+/// Parsed binaries shared by all processes, so each binary is parsed once:
+/// found by the identity of the mapping (device, inode, path), by the file's
+/// identity (device, inode, mtime, size), and by GNU build-id (the same library
+/// in several containers).
+public final class BinaryCache: Sendable {
+    /// Counters for self-metrics.
+    public struct Statistics: Sendable, Equatable {
+        public var hits = 0
+        public var misses = 0
+        public var failures = 0
+        public var binaries = 0
+    }
+
+    enum Outcome { case loaded(LoadedBinary), failed(ELFError) }
+
+    struct State {
+        var byMapping: [String: Outcome] = [:]
+        var byIdentity: [FileIdentity: LoadedBinary] = [:]
+        var byBuildID: [String: LoadedBinary] = [:]
+        var statistics = Statistics()
+    }
+
+    public let debugFiles: DebugFileLocator
+    /// Most entries kept per index before the index is emptied and refilled.
+    public let capacity: Int
+    private let state = Locked(State())
+
+    public init(debugFiles: DebugFileLocator = DebugFileLocator(), capacity: Int = 4096) {
+        self.debugFiles = debugFiles
+        self.capacity = capacity
+    }
+
+    public var statistics: Statistics { state.withLock { $0.statistics } }
+
+    /// The binary behind a process mapping. `candidates` are paths to try in
+    /// order (e.g. through /proc/PID/root, then /proc/PID/map_files); `root`
+    /// prefixes debug-file paths.
+    public func binary(for mapping: MemoryMapping, candidates: [String], root: String) -> Result<LoadedBinary, ELFError> {
+        let key = "\(mapping.device):\(mapping.inode):\(mapping.path)"
+        let cached: Outcome? = state.withLock { state in
+            let outcome = state.byMapping[key]
+            if outcome != nil { state.statistics.hits += 1 }
+            return outcome
+        }
+        switch cached {
+        case .loaded(let binary): return .success(binary)
+        case .failed(let error): return .failure(error)
+        case nil: break
+        }
+        var lastError = ELFError.cannotOpen(path: mapping.path, reason: "no path to open")
+        for path in candidates {
+            switch load(path: path, displayPath: mapping.path, root: root) {
+            case .success(let binary):
+                remember(key, .loaded(binary))
+                return .success(binary)
+            case .failure(let error):
+                lastError = error
+            }
+        }
+        remember(key, .failed(lastError))
+        return .failure(lastError)
+    }
+
+    /// Loads the binary at `path` (through the identity and build-id caches).
+    /// `displayPath` is its path as the process sees it, for .gnu_debuglink.
+    public func load(path: String, displayPath: String? = nil, root: String = "") -> Result<LoadedBinary, ELFError> {
+        do throws(ELFError) {
+            let source = try FileByteSource(path: path)
+            if let binary = state.withLock({ state -> LoadedBinary? in
+                let hit = state.byIdentity[source.identity]
+                if hit != nil { state.statistics.hits += 1 }
+                return hit
+            }) {
+                return .success(binary)
+            }
+            let elf = try ELFFile(source: source)
+            if let id = elf.buildID.map(hexString), let binary = state.withLock({ state -> LoadedBinary? in
+                guard let hit = state.byBuildID[id] else { return nil }
+                state.statistics.hits += 1
+                state.byIdentity[source.identity] = hit
+                return hit
+            }) {
+                return .success(binary)
+            }
+            let binary = try parse(elf, path: path, displayPath: displayPath ?? path, root: root)
+            state.withLock { state in
+                state.statistics.misses += 1
+                if state.byIdentity.count >= capacity { state.byIdentity.removeAll(keepingCapacity: true) }
+                if state.byBuildID.count >= capacity { state.byBuildID.removeAll(keepingCapacity: true) }
+                state.byIdentity[source.identity] = binary
+                if !binary.buildID.isEmpty { state.byBuildID[binary.buildID] = binary }
+                state.statistics.binaries = state.byIdentity.count
+            }
+            return .success(binary)
+        } catch {
+            state.withLock { $0.statistics.failures += 1 }
+            return .failure(error)
+        }
+    }
+
+    /// Symbols from the binary's `.symtab`; when it has none, from a separate
+    /// debug file with a `.symtab` (matching build-id), else from `.dynsym`.
+    private func parse(_ elf: ELFFile, path: String, displayPath: String, root: String) throws(ELFError) -> LoadedBinary {
+        if !elf.hasSymtab {
+            let candidates = debugFiles.candidates(
+                buildID: elf.buildIDHex, debugLink: elf.debugLink?.name, binaryPath: displayPath, root: root)
+            for candidate in candidates {
+                guard let source = try? FileByteSource(path: candidate),
+                      let debug = try? ELFFile(source: source), debug.hasSymtab else { continue }
+                if let want = elf.buildID, let have = debug.buildID, want != have { continue }
+                if let symbols = try? debug.functionSymbols(), symbols.count > 0 {
+                    return LoadedBinary(elf: elf, symbols: symbols, symbolSource: candidate)
+                }
+            }
+        }
+        return LoadedBinary(elf: elf, symbols: try elf.functionSymbols(), symbolSource: path)
+    }
+
+    private func remember(_ key: String, _ outcome: Outcome) {
+        state.withLock { state in
+            if state.byMapping.count >= capacity { state.byMapping.removeAll(keepingCapacity: true) }
+            state.byMapping[key] = outcome
+        }
+    }
+}

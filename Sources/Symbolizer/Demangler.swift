@@ -1,0 +1,37 @@
+import CDemangle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Turns Itanium C++ (and Rust legacy) and Swift symbol names into readable ones.
+public enum Demangler {
+    /// The readable form of `name`, or `name` itself when it is not mangled
+    /// or the demangler rejects it.
+    public static func demangle(_ name: String) -> String {
+        if name.hasPrefix("_Z") {
+            return name.withCString { raw in
+                var status: Int32 = 0
+                guard let out = __cxa_demangle(raw, nil, nil, &status) else { return name }
+                defer { free(out) }
+                return status == 0 ? String(cString: out) : name
+            }
+        }
+        if isSwiftMangled(name) {
+            return name.withCString { raw in
+                guard let out = swift_demangle(raw, strlen(raw), nil, nil, 0) else { return name }
+                defer { free(out) }
+                return String(cString: out)
+            }
+        }
+        return name
+    }
+
+    /// Whether `name` carries a Swift mangling prefix.
+    public static func isSwiftMangled(_ name: String) -> Bool {
+        for prefix in ["$s", "_$s", "$S", "_$S", "$e", "_$e", "_T0"] where name.hasPrefix(prefix) {
+            return true
+        }
+        return false
+    }
+}

@@ -1,0 +1,119 @@
+/// Function symbols sorted by address, with their names packed in one buffer.
+///
+/// Lookup follows `llvm-symbolizer`: the symbol with the greatest start
+/// address ≤ the address wins; a sized symbol covers `[start, start+size)`,
+/// an unsized one extends to the next symbol. Of several symbols at the same
+/// address, the largest (then the greatest name) is kept.
+public struct SymbolTable: Sendable {
+    /// Where the symbols came from.
+    public enum Kind: String, Sendable {
+        case symtab = ".symtab", dynsym = ".dynsym", kallsyms = "kallsyms", none = "none"
+    }
+
+    /// A symbol found by `lookup`.
+    public struct Match: Sendable, Equatable {
+        /// The raw (possibly mangled) name.
+        public var name: String
+        /// The symbol's start address.
+        public var address: UInt64
+    }
+
+    struct Entry {
+        var address: UInt64
+        var size: UInt64
+        var nameStart: UInt32
+        var nameLength: UInt32
+    }
+
+    let entries: [Entry]
+    let names: [UInt8]
+    public let kind: Kind
+
+    /// Number of distinct symbol addresses.
+    public var count: Int { entries.count }
+
+    /// Bytes held by the table (for memory accounting).
+    public var byteCount: Int { entries.count * MemoryLayout<Entry>.stride + names.count }
+
+    init(entries unsorted: [Entry], names: [UInt8], kind: Kind) {
+        self.names = names
+        self.kind = kind
+        let sorted = unsorted.sorted { a, b in
+            if a.address != b.address { return a.address < b.address }
+            if a.size != b.size { return a.size < b.size }
+            return Self.less(names, a, b)
+        }
+        var kept: [Entry] = []
+        kept.reserveCapacity(sorted.count)
+        for entry in sorted {
+            if let last = kept.last, last.address == entry.address {
+                kept[kept.count - 1] = entry
+            } else {
+                kept.append(entry)
+            }
+        }
+        self.entries = kept
+    }
+
+    /// Builds the table from raw `Elf64_Sym` entries and their string table,
+    /// keeping defined `STT_FUNC` and `STT_GNU_IFUNC` symbols.
+    init(elfSymbols: [UInt8], strings: [UInt8], kind: Kind) {
+        var entries: [Entry] = []
+        var names: [UInt8] = []
+        let symbolCount = elfSymbols.count / 24
+        entries.reserveCapacity(symbolCount / 2)
+        elfSymbols.withUnsafeBytes { symbols in
+            strings.withUnsafeBufferPointer { strtab in
+                for i in 0..<symbolCount {
+                    let at = i * 24
+                    let info = symbols.load(fromByteOffset: at + 4, as: UInt8.self)
+                    let type = info & 0xf
+                    guard type == 2 || type == 10 else { continue }  // FUNC, GNU_IFUNC
+                    let sectionIndex = UInt16(littleEndian: symbols.loadUnaligned(fromByteOffset: at + 6, as: UInt16.self))
+                    let value = UInt64(littleEndian: symbols.loadUnaligned(fromByteOffset: at + 8, as: UInt64.self))
+                    guard sectionIndex != 0, value != 0 else { continue }  // undefined
+                    let size = UInt64(littleEndian: symbols.loadUnaligned(fromByteOffset: at + 16, as: UInt64.self))
+                    let nameOffset = Int(UInt32(littleEndian: symbols.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+                    guard nameOffset < strtab.count else { continue }
+                    var end = nameOffset
+                    while end < strtab.count && strtab[end] != 0 { end += 1 }
+                    guard end > nameOffset, names.count <= Int(UInt32.max) - (end - nameOffset) else { continue }
+                    entries.append(Entry(address: value, size: size, nameStart: UInt32(names.count), nameLength: UInt32(end - nameOffset)))
+                    names.append(contentsOf: strtab[nameOffset..<end])
+                }
+            }
+        }
+        self.init(entries: entries, names: names, kind: kind)
+    }
+
+    /// The symbol covering `address`, if any.
+    public func lookup(_ address: UInt64) -> Match? {
+        guard let index = indexCovering(address) else { return nil }
+        let entry = entries[index]
+        return Match(name: name(of: entry), address: entry.address)
+    }
+
+    func indexCovering(_ address: UInt64) -> Int? {
+        var low = 0, high = entries.count  // first index with start > address
+        while low < high {
+            let mid = (low + high) / 2
+            if entries[mid].address <= address { low = mid + 1 } else { high = mid }
+        }
+        guard low > 0 else { return nil }
+        let entry = entries[low - 1]
+        if entry.size != 0 && address - entry.address >= entry.size { return nil }
+        return low - 1
+    }
+
+    func name(of entry: Entry) -> String {
+        let start = Int(entry.nameStart)
+        return names.withUnsafeBufferPointer {
+            String(decoding: UnsafeBufferPointer(rebasing: $0[start..<start + Int(entry.nameLength)]), as: UTF8.self)
+        }
+    }
+
+    private static func less(_ names: [UInt8], _ a: Entry, _ b: Entry) -> Bool {
+        let aStart = Int(a.nameStart), bStart = Int(b.nameStart)
+        return names[aStart..<aStart + Int(a.nameLength)].lexicographicallyPrecedes(names[bStart..<bStart + Int(b.nameLength)])
+    }
+}

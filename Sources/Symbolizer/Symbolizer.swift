@@ -1,0 +1,118 @@
+/// Turns raw stack addresses into frames: user addresses through the
+/// process's mappings and ELF symbols, kernel addresses through kallsyms.
+///
+/// Shared by all processes and windows; the per-process view (`process(_:)`)
+/// is a cheap snapshot of one process's mappings.
+public final class Symbolizer: Sendable {
+    public struct Options: Sendable {
+        /// Where /proc is (tests point it elsewhere).
+        public var procRoot = "/proc"
+        public var kallsymsPath = "/proc/kallsyms"
+        public var debugDirectories = ["/usr/lib/debug"]
+        public init() {}
+    }
+
+    public let options: Options
+    public let binaries: BinaryCache
+    private let kernel = Locked<Result<KallsymsTable, SymbolizerError>?>(nil)
+
+    public init(options: Options = Options()) {
+        self.options = options
+        self.binaries = BinaryCache(debugFiles: DebugFileLocator(directories: options.debugDirectories))
+    }
+
+    /// Kernel symbols, loaded on first use (and reloaded by `reloadKernelSymbols`).
+    public var kernelSymbols: Result<KallsymsTable, SymbolizerError> {
+        if let loaded = kernel.withLock({ $0 }) { return loaded }
+        let loaded: Result<KallsymsTable, SymbolizerError>
+        do { loaded = .success(try KallsymsTable.load(path: options.kallsymsPath)) } catch { loaded = .failure(error) }
+        kernel.withLock { $0 = loaded }
+        return loaded
+    }
+
+    /// Drops the kernel symbols so the next use re-reads them (modules loaded since).
+    public func reloadKernelSymbols() { kernel.withLock { $0 = nil } }
+
+    /// The frame for a kernel address.
+    public func kernelFrame(_ address: UInt64) -> Frame {
+        if case .success(let table) = kernelSymbols, let name = table.lookup(address) {
+            return Frame(function: name, systemName: name, address: address, mapping: .kernel)
+        }
+        return Frame(function: "[kernel.kallsyms]", systemName: "[kernel.kallsyms]", address: address, mapping: .kernel)
+    }
+
+    /// A snapshot of `pid`'s mappings to symbolise its user addresses.
+    /// A process that is gone yields a view whose frames are placeholders.
+    public func process(_ pid: Int32) -> ProcessSymbols {
+        ProcessSymbols(pid: pid, symbolizer: self)
+    }
+}
+
+/// User-space symbolisation for one process, from one read of its maps.
+/// Not thread-safe: use one per process per pass.
+public final class ProcessSymbols {
+    public let pid: Int32
+    /// Why the maps could not be read (the process exited), nil when they were.
+    public let unavailable: SymbolizerError?
+    private let maps: ProcessMaps
+    private let symbolizer: Symbolizer
+    private var resolved: [UInt64: Result<LoadedBinary, ELFError>] = [:]
+
+    init(pid: Int32, symbolizer: Symbolizer) {
+        self.pid = pid
+        self.symbolizer = symbolizer
+        do {
+            maps = try ProcessMaps.read(pid: pid, procRoot: symbolizer.options.procRoot)
+            unavailable = nil
+        } catch {
+            maps = ProcessMaps(parsing: [])
+            unavailable = error
+        }
+    }
+
+    /// The frame for user address `address`. `isReturnAddress` is true for
+    /// every frame but the leaf: the symbol is looked up at `address - 1`, the
+    /// call instruction, as a return address may already point past the caller.
+    public func frame(_ address: UInt64, isReturnAddress: Bool) -> Frame {
+        guard let mapping = maps.mapping(containing: address) else {
+            let name = unavailable == nil ? "[unknown]" : "[exited process]"
+            return Frame(function: name, systemName: name, address: address, mapping: nil)
+        }
+        guard mapping.isFile else {
+            let name = mapping.path.isEmpty ? "[anon]" : mapping.path
+            return placeholder(name, address, mapping, buildID: "")
+        }
+        let binary: LoadedBinary
+        switch resolve(mapping) {
+        case .success(let found): binary = found
+        case .failure: return placeholder("[\(mapping.path)]", address, mapping, buildID: "")
+        }
+        let lookup = isReturnAddress && address > mapping.start ? address - 1 : address
+        guard let vaddr = binary.virtualAddress(forFileOffset: mapping.fileOffset(of: lookup)),
+              let function = binary.function(at: vaddr) else {
+            return placeholder("[\(mapping.path)]", address, mapping, buildID: binary.buildID)
+        }
+        return Frame(function: function.name, systemName: function.systemName, address: address,
+                     mapping: binaryMapping(mapping, buildID: binary.buildID))
+    }
+
+    private func resolve(_ mapping: MemoryMapping) -> Result<LoadedBinary, ELFError> {
+        if let known = resolved[mapping.start] { return known }
+        let proc = "\(symbolizer.options.procRoot)/\(pid)"
+        var candidates: [String] = []
+        if !mapping.isDeleted { candidates.append("\(proc)/root\(mapping.path)") }
+        // map_files reaches the mapped inode even when the path was deleted or replaced.
+        candidates.append("\(proc)/map_files/\(String(mapping.start, radix: 16))-\(String(mapping.end, radix: 16))")
+        let result = symbolizer.binaries.binary(for: mapping, candidates: candidates, root: "\(proc)/root")
+        resolved[mapping.start] = result
+        return result
+    }
+
+    private func placeholder(_ name: String, _ address: UInt64, _ mapping: MemoryMapping, buildID: String) -> Frame {
+        Frame(function: name, systemName: name, address: address, mapping: binaryMapping(mapping, buildID: buildID))
+    }
+
+    private func binaryMapping(_ mapping: MemoryMapping, buildID: String) -> BinaryMapping {
+        BinaryMapping(start: mapping.start, limit: mapping.end, fileOffset: mapping.offset, path: mapping.path, buildID: buildID)
+    }
+}

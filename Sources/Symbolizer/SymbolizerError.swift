@@ -1,0 +1,14 @@
+/// Failures of the symbolizer that a caller may want to report.
+public enum SymbolizerError: Error, Equatable, CustomStringConvertible {
+    /// `/proc/kallsyms` could not be used.
+    case kernelSymbolsUnavailable(String)
+    /// `/proc/PID/maps` could not be read: the process is gone or hidden.
+    case processUnavailable(pid: Int32, reason: String)
+
+    public var description: String {
+        switch self {
+        case .kernelSymbolsUnavailable(let why): "kernel symbols unavailable: \(why)"
+        case .processUnavailable(let pid, let why): "process \(pid) unavailable: \(why)"
+        }
+    }
+}

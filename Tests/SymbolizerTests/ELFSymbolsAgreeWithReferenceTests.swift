@@ -1,0 +1,92 @@
+import Foundation
+import Symbolizer
+import TestSupport
+import XCTest
+
+/// Our ELF symbolisation must name the same function as llvm-symbolizer and nm
+/// for every probed address of every kind of binary.
+final class ELFSymbolsAgreeWithReferenceTests: XCTestCase {
+    /// (fixture, file to list symbols from, list .dynsym?, debug directory for both tools)
+    func check(_ fixture: String, symbolsFrom listed: String? = nil, dynamic: Bool = false, debugDirectory: String? = nil,
+               expectSymbols: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        let path = TestEnvironment.fixture(fixture)
+        let symbols = try ReferenceTools.nmFunctions(listed.map(TestEnvironment.fixture) ?? path, dynamic: dynamic)
+        let names = Set(symbols.map(\.name))
+        for expected in expectSymbols {
+            XCTAssertTrue(names.contains(where: { $0 == expected }), "nm does not list \(expected) in \(fixture)", file: file, line: line)
+        }
+        let addresses = ReferenceTools.probeAddresses(symbols)
+        XCTAssertGreaterThan(addresses.count, 5, file: file, line: line)
+
+        let cache = BinaryCache(debugFiles: DebugFileLocator(directories: debugDirectory.map { [$0] } ?? []))
+        let binary = try cache.load(path: path).get()
+        // For stripped binaries with a separate debug file, llvm-symbolizer takes only DWARF from
+        // that file (so it knows no name for crt code like _start): ask it about the debug file itself.
+        let reference = try ReferenceTools.llvmSymbolizer(listed.map(TestEnvironment.fixture) ?? path, addresses)
+        XCTAssertEqual(reference.count, addresses.count, file: file, line: line)
+        var mismatches: [String] = []
+        for (address, expected) in zip(addresses, reference) {
+            let ours = binary.function(at: address)?.name ?? "??"
+            if ours != expected { mismatches.append("0x\(String(address, radix: 16)): ours \(ours), llvm-symbolizer \(expected)") }
+            XCTAssertNotEqual(ours, "??", "no symbol at 0x\(String(address, radix: 16)) in \(fixture)", file: file, line: line)
+        }
+        XCTAssertEqual(mismatches, [], "\(fixture): \(mismatches.count) of \(addresses.count) addresses differ", file: file, line: line)
+
+        // nm agreement: the raw name at each symbol's first byte.
+        for symbol in symbols {
+            XCTAssertEqual(binary.function(at: symbol.address)?.systemName, symbol.name, "\(fixture) at 0x\(String(symbol.address, radix: 16))", file: file, line: line)
+        }
+    }
+
+    func testPIEExecutable() throws {
+        try check("symbols_pie", expectSymbols: ["main", "symbols_exported_one", "symbols_static_worker"])
+    }
+
+    func testNonPIEExecutable() throws {
+        try check("symbols_nopie", expectSymbols: ["main", "symbols_exported_two", "symbols_static_worker"])
+    }
+
+    func testSharedLibrary() throws {
+        try check("libfixture.so", expectSymbols: ["fixture_lib_alpha", "fixture_lib_beta", "fixture_lib_local_helper"])
+    }
+
+    func testSharedLibraryStrippedToDynsym() throws {
+        try check("libfixture_stripped.so", dynamic: true, expectSymbols: ["fixture_lib_alpha", "fixture_lib_beta"])
+    }
+
+    func testExecutableStrippedToDynsym() throws {
+        try check("symbols_dynsym", dynamic: true, expectSymbols: ["symbols_exported_one", "symbols_exported_two"])
+    }
+
+    func testSeparateDebugFileByBuildID() throws {
+        let path = TestEnvironment.fixture("symbols_buildid_debug")
+        let id = try ReferenceTools.readelfBuildID(path)
+        XCTAssertEqual(id.count, 40)
+        let debugFile = "debug/.build-id/\(id.prefix(2))/\(id.dropFirst(2)).debug"
+        try check("symbols_buildid_debug", symbolsFrom: debugFile, debugDirectory: TestEnvironment.fixture("debug"),
+                  expectSymbols: ["symbols_static_worker", "main"])
+    }
+
+    func testSeparateDebugFileByDebugLink() throws {
+        try check("symbols_debuglink", symbolsFrom: ".debug/symbols_debuglink.debug", expectSymbols: ["symbols_static_worker"])
+    }
+
+    func testCppNamesAreDemangledLikeLLVM() throws {
+        try check("cpp_names", expectSymbols: ["_ZNK7fixture4deep6Widget4spinEi", "_ZN7fixture10overloadedEd"])
+        let binary = try BinaryCache().load(path: TestEnvironment.fixture("cpp_names")).get()
+        let spin = try XCTUnwrap(ReferenceTools.nmFunctions(TestEnvironment.fixture("cpp_names")).first { $0.name == "_ZNK7fixture4deep6Widget4spinEi" })
+        XCTAssertEqual(binary.function(at: spin.address)?.name, "fixture::deep::Widget::spin(int) const")
+    }
+
+    func testBuildIDMatchesReadelf() throws {
+        for fixture in ["symbols_pie", "symbols_nopie", "libfixture.so", "symbols_dynsym", "cpp_names"] {
+            let path = TestEnvironment.fixture(fixture)
+            let elf = try ELFFile(source: FileByteSource(path: path))
+            XCTAssertEqual(elf.buildIDHex, try ReferenceTools.readelfBuildID(path), fixture)
+            XCTAssertFalse(elf.buildIDHex.isEmpty, fixture)
+        }
+        let noID = try ELFFile(source: FileByteSource(path: TestEnvironment.fixture("symbols_debuglink")))
+        XCTAssertNil(noID.buildID)
+        XCTAssertEqual(noID.debugLink?.name, "symbols_debuglink.debug")
+    }
+}

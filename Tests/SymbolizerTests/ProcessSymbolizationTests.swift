@@ -1,0 +1,112 @@
+import Foundation
+import Symbolizer
+import TestSupport
+import XCTest
+
+/// Symbolising addresses of live processes through /proc/PID/maps.
+final class ProcessSymbolizationTests: XCTestCase {
+    /// Runtime address of `function` in the process, computed independently from maps + nm.
+    func runtimeAddress(of function: String, binary: String, pid: Int32) throws -> UInt64 {
+        let symbol = try XCTUnwrap(ReferenceTools.nmFunctions(binary).first { $0.name == function })
+        let maps = try String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)
+        let readelf = try Command.run("/usr/bin/readelf", ["-lW", binary]).output
+        // The executable PT_LOAD: file offset and virtual address.
+        let load = try XCTUnwrap(readelf.split(separator: "\n").first { $0.contains("LOAD") && $0.contains("R E") })
+        let fields = load.split(separator: " ")
+        let segmentOffset = UInt64(fields[1].dropFirst(2), radix: 16)!, segmentVaddr = UInt64(fields[2].dropFirst(2), radix: 16)!
+        let fileOffset = symbol.address - segmentVaddr + segmentOffset
+        for line in maps.split(separator: "\n") where line.contains(" r-xp ") {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            let range = parts[0].split(separator: "-")
+            let start = UInt64(range[0], radix: 16)!, end = UInt64(range[1], radix: 16)!
+            let offset = UInt64(parts[2], radix: 16)!
+            if fileOffset >= offset && fileOffset < offset + (end - start) && parts.count >= 6 {
+                return start + fileOffset - offset
+            }
+        }
+        throw XCTSkip("no executable mapping holds \(function)")
+    }
+
+    func startFixture(_ path: String) throws -> Process {
+        let process = try Command.start(path, ["30"])
+        Thread.sleep(forTimeInterval: 0.2)
+        return process
+    }
+
+    func testLiveProcessPIE() throws {
+        let path = TestEnvironment.fixture("cpu_split")
+        let process = try startFixture(path)
+        defer { process.terminate(); process.waitUntilExit() }
+        let symbolizer = Symbolizer()
+        let view = symbolizer.process(process.processIdentifier)
+        XCTAssertNil(view.unavailable)
+        for function in ["burn_three_quarters", "burn_one_quarter", "spin_dispatch", "run_workload", "main"] {
+            let address = try runtimeAddress(of: function, binary: path, pid: process.processIdentifier)
+            let frame = view.frame(address + 4, isReturnAddress: false)
+            XCTAssertEqual(frame.function, function)
+            XCTAssertEqual(frame.mapping?.path, path)
+            XCTAssertEqual(frame.mapping?.buildID, try ReferenceTools.readelfBuildID(path))
+        }
+        // A return address just past a function's last byte still names the caller.
+        let nm = try ReferenceTools.nmFunctions(path)
+        let dispatch = try XCTUnwrap(nm.first { $0.name == "spin_dispatch" })
+        let start = try runtimeAddress(of: "spin_dispatch", binary: path, pid: process.processIdentifier)
+        XCTAssertEqual(view.frame(start + dispatch.size, isReturnAddress: true).function, "spin_dispatch")
+    }
+
+    func testDeletedBinaryIsStillSymbolisedThroughMapFiles() throws {
+        let directory = TestEnvironment.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let copy = directory.appendingPathComponent("doomed_fixture").path
+        try FileManager.default.copyItem(atPath: TestEnvironment.fixture("cpu_split"), toPath: copy)
+        let address: UInt64
+        let process = try startFixture(copy)
+        defer { process.terminate(); process.waitUntilExit() }
+        address = try runtimeAddress(of: "burn_one_quarter", binary: copy, pid: process.processIdentifier)
+        try FileManager.default.removeItem(atPath: copy)
+
+        let frame = Symbolizer().process(process.processIdentifier).frame(address, isReturnAddress: false)
+        XCTAssertEqual(frame.function, "burn_one_quarter")
+        XCTAssertEqual(frame.mapping?.path, copy)
+    }
+
+    func testExitedProcessYieldsPlaceholderFrames() throws {
+        let process = try Command.start("/bin/true", [])
+        process.waitUntilExit()
+        let view = Symbolizer().process(process.processIdentifier)
+        XCTAssertNotNil(view.unavailable)
+        let frame = view.frame(0x401000, isReturnAddress: false)
+        XCTAssertEqual(frame.function, "[exited process]")
+        XCTAssertFalse(frame.isSymbolized)
+    }
+
+    func testUnreadableBinaryYieldsPlaceholderNamingTheMapping() throws {
+        var options = Symbolizer.Options()
+        let fakeProc = TestEnvironment.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: fakeProc) }
+        try FileManager.default.createDirectory(at: fakeProc.appendingPathComponent("77"), withIntermediateDirectories: true)
+        try "00400000-00401000 r-xp 00000000 fd:01 4242 /gone/binary\n".write(
+            to: fakeProc.appendingPathComponent("77/maps"), atomically: true, encoding: .utf8)
+        options.procRoot = fakeProc.path
+        let frame = Symbolizer(options: options).process(77).frame(0x400010, isReturnAddress: false)
+        XCTAssertEqual(frame.function, "[/gone/binary]")
+        XCTAssertEqual(frame.mapping?.path, "/gone/binary")
+    }
+
+    func testBinariesAreParsedOncePerIdentityAndBuildID() throws {
+        let cache = BinaryCache()
+        let path = TestEnvironment.fixture("symbols_pie")
+        _ = try cache.load(path: path).get()
+        _ = try cache.load(path: path).get()
+        XCTAssertEqual(cache.statistics.misses, 1)
+        XCTAssertEqual(cache.statistics.hits, 1)
+        // A copy (another inode) with the same build-id is not parsed again.
+        let directory = TestEnvironment.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let copy = directory.appendingPathComponent("copy").path
+        try FileManager.default.copyItem(atPath: path, toPath: copy)
+        let a = try cache.load(path: path).get(), b = try cache.load(path: copy).get()
+        XCTAssertTrue(a === b)
+        XCTAssertEqual(cache.statistics.misses, 1)
+    }
+}

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-2.0
+/* CPU sampling: runs on a CPU-clock perf event on every online CPU and counts
+ * (process, thread, user stack, kernel stack, span) in `counts`. Stacks are
+ * walked by the kernel with frame pointers (bpf_get_stackid). */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "profile.h"
+#include "span.h"
+#include "maps.bpf.h"
+
+/* Set by the agent before load. */
+const volatile bool filter_by_pid = false;
+const volatile bool include_idle = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384); /* resized by the agent before load */
+	__type(key, struct profile_key);
+	__type(value, __u64);
+} counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 16384); /* resized by the agent before load */
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, PROFILE_MAX_STACK_DEPTH * sizeof(__u64));
+} stacks SEC(".maps");
+
+/* Processes (tgid) to sample when filter_by_pid is set. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} target_pids SEC(".maps");
+
+/* tid -> the event currently traced on that thread (written by tracers). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct thread_span);
+} thread_spans SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PROFILE_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} profile_stats SEC(".maps");
+
+SEC("perf_event")
+int profile_sample(struct bpf_perf_event_data *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 pid = id >> 32;
+	__u32 tid = (__u32)id;
+
+	if (tid == 0 && !include_idle)
+		return 0;
+	if (filter_by_pid && !bpf_map_lookup_elem(&target_pids, &pid)) {
+		stat_inc(&profile_stats, PROFILE_STAT_FILTERED);
+		return 0;
+	}
+
+	struct profile_key key = {};
+	key.pid = pid;
+	key.tid = tid;
+	bpf_get_current_comm(&key.comm, sizeof(key.comm));
+
+	key.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
+	key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	/* -EFAULT means "no such stack here" (user mode / kernel thread); any
+	 * other error means the stack was lost (bucket collision, map full). */
+	if (key.kernel_stack_id < 0 && key.kernel_stack_id != -14)
+		stat_inc(&profile_stats, PROFILE_STAT_KERNEL_STACK_LOST);
+	if (key.user_stack_id < 0 && key.user_stack_id != -14)
+		stat_inc(&profile_stats, PROFILE_STAT_USER_STACK_LOST);
+
+	struct thread_span *span = bpf_map_lookup_elem(&thread_spans, &tid);
+	if (span)
+		key.span_id = span->span_id;
+
+	if (map_add_u64(&counts, &key, 1) < 0) {
+		stat_inc(&profile_stats, PROFILE_STAT_MAP_FULL);
+		return 0;
+	}
+	stat_inc(&profile_stats, PROFILE_STAT_SAMPLES);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

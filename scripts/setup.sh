@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what profiler-agent needs to build, run and test on Debian/Ubuntu.
+# Idempotent: installs only what is missing. Swift itself (6.x) comes from swift.org.
+set -euo pipefail
+
+packages=(
+  libbpf-dev libelf-dev zlib1g-dev   # libbpf and what it links
+  bpftool                            # skeleton generation
+  clang llvm                         # BPF compiler; llvm-symbolizer for tests
+  binutils                           # readelf, objcopy, strip, nm (fixtures, tests)
+  golang-go                          # `go tool pprof` reads our profiles in tests
+  make util-linux procps             # setpriv (unprivileged test), ps
+)
+if ! grep -qiE 'debian|ubuntu' /etc/os-release 2>/dev/null; then
+  echo "setup.sh: this script installs with apt (Debian/Ubuntu); install the equivalents of: ${packages[*]}" >&2
+fi
+# Ubuntu ships bpftool in linux-tools; Debian as bpftool.
+if grep -qi ubuntu /etc/os-release 2>/dev/null; then
+  packages=("${packages[@]/bpftool/linux-tools-common}")
+  packages+=("linux-tools-$(uname -r)")
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# The Swift toolchain brings its own clang and llvm-symbolizer; do not require Debian's then.
+if command -v clang >/dev/null && clang -print-targets 2>/dev/null | grep -q bpf; then
+  missing=("${missing[@]/clang}")
+fi
+command -v llvm-symbolizer >/dev/null && missing=("${missing[@]/llvm}")
+read -r -a missing <<<"${missing[*]}"
+
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup.sh: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v swift >/dev/null || { echo "setup.sh: Swift 6 is required (https://www.swift.org/install/linux/)" >&2; exit 1; }
+echo "setup.sh: dependencies present"
