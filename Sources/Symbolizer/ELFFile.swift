@@ -156,7 +156,7 @@ public struct ELFFile: Sendable {
         return nil
     }
 
-    /// The function symbols of `.symtab`, else of `.dynsym`, else an empty table.
+    /// The symbols of `.symtab`, else of `.dynsym`, else an empty table.
     public func functionSymbols() throws(ELFError) -> SymbolTable {
         for wanted in [Self.sectionSymtab, Self.sectionDynsym] {
             guard let table = sections.first(where: { $0.type == wanted && $0.size > 0 }) else { continue }
@@ -167,7 +167,8 @@ public struct ELFFile: Sendable {
             guard strings.type != Self.sectionNobits, table.type != Self.sectionNobits else { continue }
             let symbols = try Self.readRange(source, offset: table.offset, size: table.size, what: "symbol table \(table.name)")
             let names = try Self.readRange(source, offset: strings.offset, size: strings.size, what: "string table \(strings.name)")
-            return SymbolTable(elfSymbols: symbols, strings: names, kind: wanted == Self.sectionSymtab ? .symtab : .dynsym)
+            let allocated = sections.map { $0.flags & 0x2 != 0 }  // SHF_ALLOC
+            return SymbolTable(elfSymbols: symbols, strings: names, allocated: allocated, kind: wanted == Self.sectionSymtab ? .symtab : .dynsym)
         }
         return SymbolTable(entries: [], names: [], kind: .none)
     }

@@ -1,4 +1,4 @@
-/// Function symbols sorted by address, with their names packed in one buffer.
+/// Code and data symbols sorted by address, with their names packed in one buffer.
 ///
 /// Lookup follows `llvm-symbolizer`: the symbol with the greatest start
 /// address ≤ the address wins; a sized symbol covers `[start, start+size)`,
@@ -55,9 +55,12 @@ public struct SymbolTable: Sendable {
         self.entries = kept
     }
 
-    /// Builds the table from raw `Elf64_Sym` entries and their string table,
-    /// keeping defined `STT_FUNC` and `STT_GNU_IFUNC` symbols.
-    init(elfSymbols: [UInt8], strings: [UInt8], kind: Kind) {
+    /// Builds the table from raw `Elf64_Sym` entries and their string table.
+    ///
+    /// Keeps what llvm-symbolizer keeps: `STT_FUNC`, `STT_GNU_IFUNC`, `STT_OBJECT`
+    /// and `STT_NOTYPE` symbols defined in an allocated section (`allocated[i]`),
+    /// with a name not starting with "$" (ARM/AArch64 mapping symbols).
+    init(elfSymbols: [UInt8], strings: [UInt8], allocated: [Bool], kind: Kind) {
         var entries: [Entry] = []
         var names: [UInt8] = []
         let symbolCount = elfSymbols.count / 24
@@ -68,16 +71,16 @@ public struct SymbolTable: Sendable {
                     let at = i * 24
                     let info = symbols.load(fromByteOffset: at + 4, as: UInt8.self)
                     let type = info & 0xf
-                    guard type == 2 || type == 10 else { continue }  // FUNC, GNU_IFUNC
-                    let sectionIndex = UInt16(littleEndian: symbols.loadUnaligned(fromByteOffset: at + 6, as: UInt16.self))
-                    let value = UInt64(littleEndian: symbols.loadUnaligned(fromByteOffset: at + 8, as: UInt64.self))
-                    guard sectionIndex != 0, value != 0 else { continue }  // undefined
-                    let size = UInt64(littleEndian: symbols.loadUnaligned(fromByteOffset: at + 16, as: UInt64.self))
+                    guard type <= 2 || type == 10 else { continue }  // NOTYPE, OBJECT, FUNC, GNU_IFUNC
+                    let sectionIndex = Int(UInt16(littleEndian: symbols.loadUnaligned(fromByteOffset: at + 6, as: UInt16.self)))
+                    guard sectionIndex != 0, sectionIndex < 0xff00, sectionIndex < allocated.count, allocated[sectionIndex] else { continue }
                     let nameOffset = Int(UInt32(littleEndian: symbols.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
-                    guard nameOffset < strtab.count else { continue }
+                    guard nameOffset < strtab.count, strtab[nameOffset] != 0, strtab[nameOffset] != 0x24 else { continue }  // "", "$…"
+                    let value = UInt64(littleEndian: symbols.loadUnaligned(fromByteOffset: at + 8, as: UInt64.self))
+                    let size = UInt64(littleEndian: symbols.loadUnaligned(fromByteOffset: at + 16, as: UInt64.self))
                     var end = nameOffset
                     while end < strtab.count && strtab[end] != 0 { end += 1 }
-                    guard end > nameOffset, names.count <= Int(UInt32.max) - (end - nameOffset) else { continue }
+                    guard names.count <= Int(UInt32.max) - (end - nameOffset) else { continue }
                     entries.append(Entry(address: value, size: size, nameStart: UInt32(names.count), nameLength: UInt32(end - nameOffset)))
                     names.append(contentsOf: strtab[nameOffset..<end])
                 }

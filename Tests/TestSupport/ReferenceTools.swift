@@ -54,5 +54,6 @@ public enum ReferenceTools {
 
 public struct ReferenceToolMissing: Error, CustomStringConvertible {
     public var name: String
+    public init(name: String) { self.name = name }
     public var description: String { "\(name) not found on PATH (make setup installs it)" }
 }
