@@ -1,6 +1,6 @@
 # profiler-agent: `make build` (BPF objects + skeletons + fixtures + the agent),
-# `make test` (installs what is missing, builds, runs every test as root),
-# `make run` (installs, builds, records a 10 s profile of the whole machine).
+# `make test` (= scripts/test.sh: installs what is missing, builds, runs every
+# test as root), `make run` (= scripts/run.sh: installs, builds, records 10 s).
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
@@ -106,14 +106,13 @@ $(FIX)/cpp_names: Fixtures/cpp_names.cpp
 	@mkdir -p $(FIX)
 	$(CXX_CLANG) $(FIX_CFLAGS) -fno-exceptions -fno-rtti -Wl,--build-id -o $@ $<
 
-# --- Tests: everything, as root, on real BPF.
-test: setup build
-	PROFILER_AGENT=$(CURDIR)/$(BUILD)/release/profiler-agent FIXTURES=$(CURDIR)/$(FIX) $(SWIFT) test
+# --- Tests: everything, as root, on real BPF (installs what is missing first).
+test:
+	./scripts/test.sh
 
 # --- Run: record a 10 s CPU profile of every process into cpu.pb.gz.
-run: setup build
-	$(BUILD)/release/profiler-agent record --duration 10 --output cpu.pb.gz
-	go tool pprof -top -nodecount=25 cpu.pb.gz
+run:
+	./scripts/run.sh
 
 # --- Regenerate the committed pprof Swift code (needs protoc and protoc-gen-swift on PATH).
 proto:

@@ -110,3 +110,38 @@ final class ProcessSymbolizationTests: XCTestCase {
         XCTAssertEqual(cache.statistics.misses, 1)
     }
 }
+
+/// A process in another mount namespace (as in a container): its binary lives on
+/// a tmpfs mounted only there, so it must be reached through /proc/PID/root.
+final class ContainerRootTests: XCTestCase {
+    func testBinaryOnlyVisibleInsideItsMountNamespace() throws {
+        let scratch = TestEnvironment.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let app = scratch.appendingPathComponent("app").path
+        try FileManager.default.createDirectory(atPath: app, withIntermediateDirectories: true)
+        let fixture = TestEnvironment.fixture("cpu_split")
+        let script = "mount -t tmpfs tmpfs \(app) && cp \(fixture) \(app)/worker && exec \(app)/worker 30"
+        let process = try Command.start("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script])
+        defer { process.terminate(); process.waitUntilExit() }
+        let pid = process.processIdentifier  // sh execs the worker: same pid
+        var mapping: MemoryMapping?
+        for _ in 0..<50 where mapping == nil {
+            Thread.sleep(forTimeInterval: 0.05)
+            mapping = try? ProcessMaps.read(pid: pid).mappings.first { $0.path == "\(app)/worker" }
+        }
+        let worker = try XCTUnwrap(mapping, "the worker never started")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(app)/worker"), "the host must not see the binary")
+
+        // Where burn_one_quarter is: nm on the same bytes, through the worker's executable mapping.
+        let symbol = try XCTUnwrap(ReferenceTools.nmFunctions(fixture).first { $0.name == "burn_one_quarter" })
+        let readelf = try Command.run("/usr/bin/readelf", ["-lW", fixture]).output
+        let load = try XCTUnwrap(readelf.split(separator: "\n").first { $0.contains("LOAD") && $0.contains("R E") }).split(separator: " ")
+        let fileOffset = symbol.address - UInt64(load[2].dropFirst(2), radix: 16)! + UInt64(load[1].dropFirst(2), radix: 16)!
+        let address = worker.start + fileOffset - worker.offset
+
+        let frame = Symbolizer().process(pid).frame(address + 2, isReturnAddress: false)
+        XCTAssertEqual(frame.function, "burn_one_quarter")
+        XCTAssertEqual(frame.mapping?.path, "\(app)/worker")
+        XCTAssertEqual(frame.mapping?.buildID, try ReferenceTools.readelfBuildID(fixture))
+    }
+}
