@@ -28,6 +28,8 @@ let package = Package(
             dependencies: ["Symbolizer", "CZlib", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["profile.proto"]
         ),
+        // The self-contained interactive flamegraph page.
+        .target(name: "Flamegraph"),
         // Probes, stack sources and the record session: everything but the CLI.
         .target(name: "AgentCore", dependencies: ["CBPF", "Symbolizer", "Pprof"]),
         .executableTarget(
@@ -38,6 +40,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SymbolizerTests", dependencies: ["Symbolizer", "TestSupport"]),
         .testTarget(name: "PprofTests", dependencies: ["Pprof", "TestSupport"]),
+        .testTarget(name: "FlamegraphTests", dependencies: ["Flamegraph", "TestSupport"]),
         .testTarget(name: "AgentTests", dependencies: ["AgentCore", "Pprof", "Symbolizer", "TestSupport"]),
     ]
 )
