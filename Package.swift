@@ -10,6 +10,11 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.21.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         // libbpf, the generated BPF skeletons (`make bpf`) and tiny C shims.
@@ -32,15 +37,31 @@ let package = Package(
         .target(name: "Flamegraph"),
         // Probes, stack sources and the record session: everything but the CLI.
         .target(name: "AgentCore", dependencies: ["CBPF", "Symbolizer", "Pprof"]),
+        // The daemon: HTTP API (Hummingbird), Pyroscope push, service lifecycle.
+        .target(
+            name: "AgentService",
+            dependencies: [
+                "AgentCore", "Pprof", "Flamegraph",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         .executableTarget(
             name: "ProfilerAgent",
-            dependencies: ["AgentCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "AgentCore", "AgentService",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SymbolizerTests", dependencies: ["Symbolizer", "TestSupport"]),
         .testTarget(name: "PprofTests", dependencies: ["Pprof", "TestSupport"]),
         .testTarget(name: "FlamegraphTests", dependencies: ["Flamegraph", "TestSupport"]),
+        .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "AgentService", "Pprof", "TestSupport"]),
         .testTarget(name: "AgentTests", dependencies: ["AgentCore", "Pprof", "Symbolizer", "TestSupport"]),
     ]
 )

@@ -4,13 +4,17 @@
  * walked by the kernel with frame pointers (bpf_get_stackid). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 #include "profile.h"
 #include "span.h"
 #include "maps.bpf.h"
 
+#define PF_KTHREAD 0x00200000 /* include/linux/sched.h */
+
 /* Set by the agent before load. */
 const volatile bool filter_by_pid = false;
 const volatile bool include_idle = false;
+const volatile bool exclude_kernel_threads = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -61,6 +65,13 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 	if (filter_by_pid && !bpf_map_lookup_elem(&target_pids, &pid)) {
 		stat_inc(&profile_stats, PROFILE_STAT_FILTERED);
 		return 0;
+	}
+	if (exclude_kernel_threads) {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		if (BPF_CORE_READ(task, flags) & PF_KTHREAD) {
+			stat_inc(&profile_stats, PROFILE_STAT_FILTERED);
+			return 0;
+		}
 	}
 
 	struct profile_key key = {};

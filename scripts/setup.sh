@@ -9,6 +9,9 @@ packages=(
   clang llvm                         # BPF compiler; llvm-symbolizer for tests
   binutils                           # readelf, objcopy, strip, nm (fixtures, tests)
   golang-go                          # `go tool pprof` reads our profiles in tests
+  prometheus                         # promtool / prometheus check our /metrics in tests
+  chromium                           # headless browser renders the flamegraph page in tests
+  curl python3                       # HTTP client and the stand-in Pyroscope receiver in tests
   make util-linux procps             # setpriv (unprivileged test), ps
 )
 if ! grep -qiE 'debian|ubuntu' /etc/os-release 2>/dev/null; then

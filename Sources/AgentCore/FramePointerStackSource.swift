@@ -15,6 +15,10 @@ public struct SamplingConfiguration: Sendable {
     public var btfPath: String?
     /// Also count samples of the idle task.
     public var includeIdle = false
+    /// Skip kernel threads (kworker, ksoftirqd, …), in the kernel.
+    public var excludeKernelThreads = false
+    /// Turn on the kernel's BPF run-time statistics (run count and time per program).
+    public var programStatistics = false
 
     public init() {}
 }
@@ -28,6 +32,7 @@ public final class FramePointerStackSource: StackSource {
     private var links: [OpaquePointer] = []
     private var perfEvents: [Int32] = []
     private var missingStacks: UInt64 = 0
+    private var statsFD: Int32 = -1
 
     public init(configuration: SamplingConfiguration) {
         self.configuration = configuration
@@ -42,6 +47,9 @@ public final class FramePointerStackSource: StackSource {
         guard skeleton == nil else { return }
         BPFLog.capture()
         BPFLog.clear()
+        if configuration.programStatistics {
+            statsFD = bpf_enable_stats(BPF_STATS_RUN_TIME)  // stays on while the fd is open
+        }
         do {
             try open()
             try load()
@@ -65,6 +73,7 @@ public final class FramePointerStackSource: StackSource {
         let maps = opened.pointee.maps
         opened.pointee.rodata.pointee.filter_by_pid = !configuration.pids.isEmpty
         opened.pointee.rodata.pointee.include_idle = configuration.includeIdle
+        opened.pointee.rodata.pointee.exclude_kernel_threads = configuration.excludeKernelThreads
         for (map, size) in [(maps.counts, configuration.countEntries), (maps.stacks, configuration.stackEntries)] {
             let err = bpf_map__set_max_entries(map, size)
             if err != 0 { throw .bpfLoadFailed(object: "profile", reason: "cannot size map: \(errnoText(err))", verifierLog: []) }
@@ -113,6 +122,19 @@ public final class FramePointerStackSource: StackSource {
         perfEvents.removeAll()
         if let skeleton { profile_bpf__destroy(skeleton) }
         skeleton = nil
+        if statsFD >= 0 { close(statsFD) }
+        statsFD = -1
+    }
+
+    /// Run count and run time of the sampling program (zero unless
+    /// `programStatistics` is on, or BPF stats are enabled system-wide).
+    public func programStatistics() -> [BPFProgramStatistics] {
+        guard let skeleton else { return [] }
+        var info = bpf_prog_info()
+        var length = UInt32(MemoryLayout<bpf_prog_info>.size)
+        let fd = bpf_program__fd(skeleton.pointee.progs.profile_sample)
+        guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { return [] }
+        return [BPFProgramStatistics(name: "profile_sample", runCount: info.run_cnt, runTimeNanoseconds: info.run_time_ns)]
     }
 
     public func drain() throws(AgentError) -> [RawStack] {

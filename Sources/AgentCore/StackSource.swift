@@ -50,3 +50,10 @@ public protocol StackSource: AnyObject {
     /// Detaches everything. Safe to call more than once.
     func stop()
 }
+
+/// Kernel-side cost of one BPF program.
+public struct BPFProgramStatistics: Sendable, Equatable {
+    public var name: String
+    public var runCount: UInt64
+    public var runTimeNanoseconds: UInt64
+}

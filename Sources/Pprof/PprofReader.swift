@@ -1,4 +1,5 @@
 import Foundation
+import Symbolizer
 
 /// Reads gzipped pprof back (tests, receivers) and flattens it for inspection.
 public enum PprofReader {
@@ -38,5 +39,40 @@ public enum PprofReader {
             }
             return FlatSample(functions: names, mappings: files, values: sample.value, labels: labels, numericLabels: numeric)
         }
+    }
+
+    /// Rebuilds the `CPUProfile` a `PprofWriter` wrote (frames, counts, labels),
+    /// so stored windows can be filtered, merged and re-encoded.
+    public static func cpuProfile(_ profile: Perftools_Profiles_Profile) -> CPUProfile {
+        let strings = profile.stringTable
+        func string(_ index: Int64) -> String { index >= 0 && Int(index) < strings.count ? strings[Int(index)] : "" }
+        var mappings: [UInt64: BinaryMapping] = [:]
+        for m in profile.mapping {
+            mappings[m.id] = BinaryMapping(start: m.memoryStart, limit: m.memoryLimit, fileOffset: m.fileOffset,
+                                           path: string(m.filename), buildID: string(m.buildID))
+        }
+        var functions: [UInt64: (String, String)] = [:]
+        for f in profile.function { functions[f.id] = (string(f.name), string(f.systemName)) }
+        var locations: [UInt64: Frame] = [:]
+        for l in profile.location {
+            let function = l.line.first.flatMap { functions[$0.functionID] } ?? ("[unknown]", "[unknown]")
+            locations[l.id] = Frame(function: function.0, systemName: function.1, address: l.address, mapping: mappings[l.mappingID])
+        }
+        let frequency = profile.period > 0 ? Int((1e9 / Double(profile.period)).rounded()) : 97
+        let samples = profile.sample.map { s -> StackSample in
+            var sample = StackSample(frames: s.locationID.compactMap { locations[$0] }, count: s.value.first ?? 0, pid: 0, tid: 0, comm: "")
+            for label in s.label {
+                let key = string(label.key)
+                switch key {
+                case "pid": sample.pid = Int32(truncatingIfNeeded: label.num)
+                case "tid": sample.tid = Int32(truncatingIfNeeded: label.num)
+                case "comm": sample.comm = string(label.str)
+                case "span_id": sample.spanID = UInt64(string(label.str), radix: 16) ?? 0
+                default: sample.labels[key] = string(label.str)
+                }
+            }
+            return sample
+        }
+        return CPUProfile(samples: samples, startNanos: profile.timeNanos, durationNanos: profile.durationNanos, frequency: frequency)
     }
 }

@@ -6,7 +6,11 @@ import Symbolizer
 /// Mappings, locations, functions and strings are each written once and
 /// referenced by id; every function is already symbolised (`has_functions`).
 public struct PprofWriter {
-    public init() {}
+    /// Write the numeric `pid` and `tid` labels (off for pushes to stores that
+    /// turn every label into a series).
+    public var threadLabels: Bool
+
+    public init(threadLabels: Bool = true) { self.threadLabels = threadLabels }
 
     /// The gzipped profile.
     public func encode(_ profile: CPUProfile) throws -> Data {
@@ -27,18 +31,15 @@ public struct PprofWriter {
         out.durationNanos = profile.durationNanos
         out.defaultSampleType = builder.string("cpu")
 
-        let pidKey = builder.string("pid"), tidKey = builder.string("tid")
+        let pidKey = threadLabels ? builder.string("pid") : 0, tidKey = threadLabels ? builder.string("tid") : 0
         let commKey = builder.string("comm"), spanKey = builder.string("span_id")
         out.sample.reserveCapacity(profile.samples.count)
         for sample in profile.samples {
             var s = Perftools_Profiles_Sample()
             s.locationID = sample.frames.map { builder.location(for: $0) }
             s.value = [sample.count, sample.count * profile.periodNanos]
-            var labels = [
-                label(pidKey, num: Int64(sample.pid)),
-                label(tidKey, num: Int64(sample.tid)),
-                label(commKey, str: builder.string(sample.comm)),
-            ]
+            var labels = threadLabels ? [label(pidKey, num: Int64(sample.pid)), label(tidKey, num: Int64(sample.tid))] : []
+            labels.append(label(commKey, str: builder.string(sample.comm)))
             if sample.spanID != 0 { labels.append(label(spanKey, str: builder.string(spanIDString(sample.spanID)))) }
             for (key, value) in sample.labels.sorted(by: { $0.key < $1.key }) {
                 labels.append(label(builder.string(key), str: builder.string(value)))

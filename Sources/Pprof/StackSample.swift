@@ -1,7 +1,7 @@
 import Symbolizer
 
 /// One aggregated, symbolised stack: a thread seen `count` times with these frames.
-public struct StackSample: Sendable, Equatable {
+public struct StackSample: Sendable, Hashable {
     /// Leaf first: kernel frames (if any), then user frames.
     public var frames: [Frame]
     /// Number of samples.

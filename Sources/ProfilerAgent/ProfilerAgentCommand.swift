@@ -2,11 +2,11 @@ import ArgumentParser
 import Foundation
 
 @main
-struct ProfilerAgentCommand: ParsableCommand {
+struct ProfilerAgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "profiler-agent",
         abstract: "eBPF CPU profiler: samples kernel and user stacks of every process and writes symbolised pprof.",
-        subcommands: [RecordCommand.self, SymbolizeCommand.self]
+        subcommands: [RecordCommand.self, RunCommand.self, SymbolizeCommand.self]
     )
 }
 

@@ -9,6 +9,7 @@ public final class BinaryCache: Sendable {
         public var misses = 0
         public var failures = 0
         public var binaries = 0
+        public init() {}
     }
 
     enum Outcome { case loaded(LoadedBinary), failed(ELFError) }

@@ -1,0 +1,60 @@
+import AgentCore
+import Foundation
+import Symbolizer
+
+/// The agent's own metrics (prefix `profiler_agent_`), gathered at scrape time.
+struct AgentMetrics {
+    let profiler: ContinuousProfiler
+    let pusher: PyroscopePusher?
+
+    func families() -> [MetricFamily] {
+        let status = profiler.status
+        let s = status.statistics
+        var families: [MetricFamily] = [
+            .counter("profiler_agent_samples", "CPU samples counted in the kernel.", Double(s.samples)),
+            .counter("profiler_agent_samples_dropped", "CPU samples dropped, by reason.", [
+                ([("reason", "map_full")], Double(s.droppedMapFull)),
+                ([("reason", "filtered")], Double(status.samplesFiltered)),
+            ]),
+            .counter("profiler_agent_stacks_dropped", "Stacks lost: not stored in the kernel (user, kernel) or gone when read (missing).", [
+                ([("kind", "user")], Double(s.userStacksLost)),
+                ([("kind", "kernel")], Double(s.kernelStacksLost)),
+                ([("kind", "missing")], Double(s.stacksMissing)),
+            ]),
+            .counter("profiler_agent_windows_closed", "Profile windows closed.", Double(status.windowsClosed)),
+            .counter("profiler_agent_windows_evicted", "Profile windows evicted from memory by the retention budget.", Double(profiler.store.evictedCount)),
+            .gauge("profiler_agent_retained_windows", "Profile windows held in memory.", Double(profiler.store.windows.count)),
+            .gauge("profiler_agent_retained_bytes", "Bytes of profile windows held in memory.", Double(profiler.store.byteCount), unit: "bytes"),
+            .counter("profiler_agent_drain_errors", "Failed reads of the BPF maps.", Double(status.drainErrors)),
+            .counter("profiler_agent_symbol_cache_hits", "Binary lookups answered from the symbol cache.", Double(status.symbolCache.hits)),
+            .counter("profiler_agent_symbol_cache_misses", "Binaries parsed.", Double(status.symbolCache.misses)),
+            .counter("profiler_agent_symbol_cache_failures", "Binaries that could not be read or parsed.", Double(status.symbolCache.failures)),
+            .gauge("profiler_agent_tracked_processes", "Processes with cached metadata.", Double(status.trackedProcesses)),
+            .gauge("profiler_agent_attached_cpus", "CPUs with an attached sampling perf event.", Double(status.attachedCPUs)),
+            .gauge("profiler_agent_profile_requests_waiting", "Profile requests waiting for their samples.", Double(profiler.hub.waiting)),
+        ]
+        families.append(.counter("profiler_agent_bpf_program_runs", "Runs of each BPF program (kernel BPF stats).",
+                                 status.programs.map { ([("program", $0.name)], Double($0.runCount)) }))
+        families.append(MetricFamily(
+            name: "profiler_agent_bpf_program_run_seconds", help: "Time spent in each BPF program (kernel BPF stats).",
+            kind: .counter, unit: "seconds",
+            samples: status.programs.map { MetricSample(suffix: "_total", labels: [("program", $0.name)], value: Double($0.runTimeNanoseconds) / 1e9) }))
+        let push = pusher?.statistics ?? .init()
+        families.append(.counter("profiler_agent_pushes", "Windows pushed to Pyroscope, by result (failed counts attempts).", [
+            ([("result", "ok")], Double(push.ok)),
+            ([("result", "failed")], Double(push.failed)),
+            ([("result", "dropped")], Double(push.dropped)),
+        ]))
+        families.append(.gauge("profiler_agent_push_queue_windows", "Windows waiting to be pushed.", Double(push.queued)))
+        families.append(.gauge("profiler_agent_resident_memory_bytes", "Resident set size of the agent.", Double(residentMemoryBytes()), unit: "bytes"))
+        return families
+    }
+}
+
+/// RSS from /proc/self/statm (pages × page size).
+func residentMemoryBytes() -> Int {
+    guard let bytes = readWholeFile("/proc/self/statm") else { return 0 }
+    let fields = String(decoding: bytes, as: UTF8.self).split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * sysconf(Int32(_SC_PAGESIZE))
+}

@@ -1,0 +1,174 @@
+import AgentCore
+import Flamegraph
+import Foundation
+import Hummingbird
+import Pprof
+
+/// The agent's HTTP API: pull profiles, flamegraphs, metrics, health.
+struct HTTPRoutes: Sendable {
+    let profiler: ContinuousProfiler
+    let pusher: PyroscopePusher?
+    let configuration: DaemonConfiguration
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/") { _, _ in html(Self.index) }
+        router.get("/healthz") { _, _ in text("ok") }
+        router.get("/readyz") { _, _ in
+            profiler.status.sampling ? text("ready") : text("not sampling\n", status: .serviceUnavailable)
+        }
+        router.get("/metrics") { request, _ in
+            let format = MetricsExposition(accept: request.headers[.accept])
+            return text(format.render(AgentMetrics(profiler: profiler, pusher: pusher).families()), contentType: format.contentType)
+        }
+        router.get("/debug/pprof/profile") { request, _ in
+            let parameters = HTTPParameters(request: request)
+            let seconds = try parameters.integer("seconds", in: 1...configuration.maxProfileSeconds, default: min(30, configuration.maxProfileSeconds))!
+            let profile = try await collect(seconds: seconds, pids: try parameters.pids())
+            return try encode(profile, as: .pprof, filename: "profile")
+        }
+        router.get("/profiles") { request, _ in
+            let parameters = HTTPParameters(request: request)
+            let format = try parameters.format()
+            if let span = try parameters.spanID("span_id") {
+                return try encode(try spanProfile(span), as: format, filename: "span-\(spanIDString(span))")
+            }
+            return try json(profiler.store.windows.map(WindowSummary.init))
+        }
+        router.get("/profiles/:id") { request, context in
+            let parameters = HTTPParameters(request: request)
+            let format = try parameters.format()
+            let window = try window(context.parameters.get("id") ?? "")
+            if format == .pprof { return binary(window.pprof, filename: "window-\(window.id).pb.gz") }
+            return try encode(PprofReader.cpuProfile(try PprofReader.decode(window.pprof)), as: format, filename: "window-\(window.id)")
+        }
+        router.get("/flamegraph") { request, _ in
+            let parameters = HTTPParameters(request: request)
+            let profile: CPUProfile, title: String
+            if let id = parameters.string("id") {
+                let window = try window(id)
+                profile = PprofReader.cpuProfile(try PprofReader.decode(window.pprof))
+                title = "CPU profile window \(window.id)"
+            } else if let span = try parameters.spanID("span_id") {
+                profile = try spanProfile(span)
+                title = "CPU profile of span \(spanIDString(span))"
+            } else {
+                let seconds = try parameters.integer("seconds", in: 1...configuration.maxProfileSeconds, default: 10)!
+                profile = try await collect(seconds: seconds, pids: try parameters.pids())
+                title = "CPU profile, \(seconds) s"
+            }
+            let subtitle = "\(profile.totalCount) samples at \(profile.frequency) Hz, \(Self.timestamp(profile.startNanos))"
+            return html(FlamegraphPage.html(title: title, subtitle: subtitle, stacks: flameStacks(profile)))
+        }
+        return router
+    }
+
+    /// Samples of the next `seconds`, as a profile.
+    private func collect(seconds: Int, pids: Set<Int32>) async throws -> CPUProfile {
+        let start = Int64(Date().timeIntervalSince1970 * 1e9)
+        let clock = ContinuousClock.now
+        let samples: [StackSample]
+        do {
+            samples = try await profiler.hub.collect(seconds: Double(seconds), pids: pids)
+        } catch .busy(let limit) {
+            throw HTTPError(.tooManyRequests, message: "at most \(limit) profile requests are served at once; retry later")
+        } catch .stopping {
+            throw HTTPError(.serviceUnavailable, message: "the agent is shutting down")
+        }
+        let elapsed = ContinuousClock.now - clock
+        return CPUProfile(samples: samples, startNanos: start, durationNanos: Int64(elapsed / .nanoseconds(1)),
+                          frequency: configuration.profiling.sampling.frequency)
+    }
+
+    /// The samples labelled with `span` in the retained windows.
+    private func spanProfile(_ span: UInt64) throws -> CPUProfile {
+        let windows = profiler.store.windows(withSpan: span)
+        guard let first = windows.first, let last = windows.last else {
+            throw HTTPError(.notFound, message: "no retained profile has span_id \(spanIDString(span)) (expired or never sampled)")
+        }
+        var samples = SampleAggregator()
+        for window in windows {
+            samples.add(PprofReader.cpuProfile(try PprofReader.decode(window.pprof)).samples.filter { $0.spanID == span })
+        }
+        return CPUProfile(samples: samples.samples, startNanos: first.startNanos, durationNanos: last.endNanos - first.startNanos,
+                          frequency: configuration.profiling.sampling.frequency)
+    }
+
+    private func window(_ rawID: String) throws -> ProfileWindow {
+        guard let id = UInt64(rawID) else { throw HTTPError(.badRequest, message: "window id must be a number, got '\(rawID)'") }
+        guard let window = profiler.store.window(id: id) else {
+            throw HTTPError(.notFound, message: "no retained window \(id) (see /profiles)")
+        }
+        return window
+    }
+
+    private func encode(_ profile: CPUProfile, as format: OutputFormat, filename: String) throws -> Response {
+        switch format {
+        case .pprof: binary(try PprofWriter().encode(profile), filename: filename + ".pb.gz")
+        case .folded: text(FoldedWriter().encode(profile))
+        }
+    }
+
+    private func flameStacks(_ profile: CPUProfile) -> [FlameStack] {
+        profile.samples.map { sample in
+            let frames = sample.frames.reversed()
+            return FlameStack(frames: [sample.comm] + frames.map(\.function),
+                              kernel: [false] + frames.map { $0.mapping?.isKernel == true }, count: sample.count)
+        }
+    }
+
+    static func timestamp(_ nanos: Int64) -> String {
+        Date(timeIntervalSince1970: Double(nanos) / 1e9).formatted(.iso8601)
+    }
+
+    static let index = """
+        <!doctype html><html><head><meta charset="utf-8"><title>profiler-agent</title></head>
+        <body style="font-family:sans-serif"><h1>profiler-agent</h1><ul>
+        <li><a href="/flamegraph?seconds=10">/flamegraph?seconds=10</a> — flamegraph of the next 10 s (or <code>?id=WINDOW</code>)</li>
+        <li><a href="/profiles">/profiles</a> — retained windows; <code>/profiles/ID</code> their pprof (<code>?format=folded</code>)</li>
+        <li><code>/debug/pprof/profile?seconds=N[&amp;pid=P]</code> — pprof of the next N seconds (<code>go tool pprof</code>)</li>
+        <li><a href="/metrics">/metrics</a> — Prometheus / OpenMetrics</li>
+        <li><a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a></li>
+        </ul></body></html>
+        """
+}
+
+/// One row of `GET /profiles`.
+struct WindowSummary: Codable {
+    var id: UInt64
+    var start: String
+    var end: String
+    var samples: Int64
+    var stacks: Int
+    var bytes: Int
+    var url: String
+
+    init(_ window: ProfileWindow) {
+        id = window.id
+        start = HTTPRoutes.timestamp(window.startNanos)
+        end = HTTPRoutes.timestamp(window.endNanos)
+        samples = window.sampleCount
+        stacks = window.stackCount
+        bytes = window.pprof.count
+        url = "/profiles/\(window.id)"
+    }
+}
+
+func text(_ body: String, status: HTTPResponse.Status = .ok, contentType: String = "text/plain; charset=utf-8") -> Response {
+    Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: body)))
+}
+
+func html(_ body: String) -> Response {
+    text(body, contentType: "text/html; charset=utf-8")
+}
+
+func binary(_ data: Data, filename: String) -> Response {
+    Response(status: .ok, headers: [.contentType: "application/octet-stream", .contentDisposition: "attachment; filename=\"\(filename)\""],
+             body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+func json<T: Encodable>(_ value: T) throws -> Response {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+}

@@ -1,0 +1,158 @@
+import AgentCore
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Pprof
+import Symbolizer
+
+/// Pushes closed windows to Pyroscope's `/ingest` from a bounded queue, with
+/// retries and exponential backoff. Enqueueing never blocks: when the queue is
+/// full the oldest window is dropped and counted. Sampling never waits on this.
+public final class PyroscopePusher: Sendable {
+    public struct Statistics: Sendable, Equatable {
+        /// Windows delivered.
+        public var ok: UInt64 = 0
+        /// Failed attempts (each retry counts).
+        public var failed: UInt64 = 0
+        /// Windows given up on: queue overflow or attempts exhausted.
+        public var dropped: UInt64 = 0
+        public var queued = 0
+    }
+
+    private struct State {
+        var queue: [ProfileWindow] = []
+        var statistics = Statistics()
+        var closing = false
+    }
+
+    public let target: PyroscopeTarget
+    private let labels: [String: String]
+    private let frequency: Int
+    private let client: HTTPClient
+    private let state = Locked(State())
+
+    public init(target: PyroscopeTarget, labels: [String: String], frequency: Int) {
+        self.target = target
+        self.labels = labels
+        self.frequency = frequency
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(2), read: .seconds(5))
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    public var statistics: Statistics {
+        state.withLock { state in
+            var s = state.statistics
+            s.queued = state.queue.count
+            return s
+        }
+    }
+
+    /// Queues a window for pushing (drops the oldest when full).
+    public func enqueue(_ window: ProfileWindow) {
+        state.withLock { state in
+            state.queue.append(window)
+            while state.queue.count > target.queueCapacity {
+                state.queue.removeFirst()
+                state.statistics.dropped += 1
+            }
+        }
+    }
+
+    /// Delivers queued windows until cancelled or `finish` is called.
+    public func run() async {
+        while !Task.isCancelled, !state.withLock({ $0.closing }) {
+            if let window = next() {
+                await deliver(window, deadline: nil)
+            } else {
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+
+    /// Stops the worker, then tries to deliver what is queued before `deadline` (uptime).
+    public func finish(within seconds: Double) async {
+        state.withLock { $0.closing = true }
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < deadline, let window = next() {
+            await deliver(window, deadline: deadline)
+        }
+        state.withLock { state in
+            state.statistics.dropped += UInt64(state.queue.count)
+            state.queue.removeAll()
+        }
+        try? await client.shutdown()
+    }
+
+    private func next() -> ProfileWindow? {
+        state.withLock { $0.queue.isEmpty ? nil : $0.queue.removeFirst() }
+    }
+
+    private func deliver(_ window: ProfileWindow, deadline: ContinuousClock.Instant?) async {
+        guard let request = try? makeRequest(window) else {
+            state.withLock { $0.statistics.dropped += 1 }
+            return
+        }
+        var delay = Duration.milliseconds(500)
+        for attempt in 1...max(target.attempts, 1) {
+            var timeout = TimeAmount.seconds(10)
+            if let deadline { timeout = .milliseconds(max(Int64((deadline - ContinuousClock.now) / .milliseconds(1)), 1)) }
+            do {
+                let response = try await client.execute(request, timeout: timeout)
+                _ = try? await response.body.collect(upTo: 1 << 16)
+                if (200..<300).contains(response.status.code) {
+                    state.withLock { $0.statistics.ok += 1 }
+                    return
+                }
+            } catch {}
+            if Task.isCancelled && deadline == nil {
+                // Shutting down mid-attempt: keep the window for `finish`.
+                state.withLock { $0.queue.insert(window, at: 0) }
+                return
+            }
+            state.withLock { $0.statistics.failed += 1 }
+            let stopping = state.withLock { $0.closing }
+            if attempt == target.attempts || Task.isCancelled { break }
+            if let deadline, ContinuousClock.now + delay >= deadline { break }
+            if stopping && deadline == nil { break }
+            try? await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(8))
+        }
+        state.withLock { $0.statistics.dropped += 1 }
+    }
+
+    /// `POST {url}/ingest?name=APP.cpu{labels}&from=&until=&format=pprof` with the
+    /// profile as the `profile` part of a multipart form, as Pyroscope's SDKs send it.
+    func makeRequest(_ window: ProfileWindow) throws -> HTTPClientRequest {
+        // Re-encode without pid/tid labels: Pyroscope makes series of sample labels.
+        let profile = PprofReader.cpuProfile(try PprofReader.decode(window.pprof))
+        let body = try PprofWriter(threadLabels: false).encode(profile)
+        let boundary = "profiler-agent-\(window.id)-\(UInt64.random(in: 0...UInt64.max))"
+        var form = Data()
+        form.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"profile\"; filename=\"profile.pprof\"\r\n".utf8))
+        form.append(Data("Content-Type: application/octet-stream\r\n\r\n".utf8))
+        form.append(body)
+        form.append(Data("\r\n--\(boundary)--\r\n".utf8))
+
+        let name = "\(target.application).cpu{" + labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") + "}"
+        var components = URLComponents(string: target.url.hasSuffix("/") ? String(target.url.dropLast()) + "/ingest" : target.url + "/ingest")
+        components?.queryItems = [
+            URLQueryItem(name: "name", value: name),
+            URLQueryItem(name: "from", value: String(window.startNanos / 1_000_000_000)),
+            URLQueryItem(name: "until", value: String((window.endNanos + 999_999_999) / 1_000_000_000)),
+            URLQueryItem(name: "format", value: "pprof"),
+            URLQueryItem(name: "sampleRate", value: String(frequency)),
+            URLQueryItem(name: "spyName", value: "profiler-agent"),
+        ]
+        guard let url = components?.percentEncodedQuery.map({ _ in components!.url!.absoluteString }) else {
+            throw AgentError.invalidOption("bad Pyroscope URL \(target.url)")
+        }
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "multipart/form-data; boundary=\(boundary)")
+        request.headers.add(name: "User-Agent", value: "profiler-agent")
+        request.body = .bytes(ByteBuffer(bytes: form))
+        return request
+    }
+}

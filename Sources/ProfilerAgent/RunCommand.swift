@@ -1,0 +1,97 @@
+import AgentCore
+import AgentService
+import ArgumentParser
+import Foundation
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Profile continuously and serve the profiles over HTTP (the DaemonSet mode).",
+        discussion: """
+            Samples every process continuously, closes a profile window every --window seconds and keeps \
+            the recent windows in memory (--retain). Serves: /debug/pprof/profile?seconds=N, /profiles, \
+            /profiles/ID, /flamegraph, /metrics, /healthz, /readyz. Optionally pushes each window to \
+            Pyroscope. SIGTERM/SIGINT close the current window, push it, detach and exit.
+
+            Every option can also come from the environment (PROFILER_AGENT_<OPTION>, e.g. \
+            PROFILER_AGENT_WINDOW=30; lists comma-separated) or from a YAML file (--config) whose keys are \
+            the option names (e.g. `window: 30`, `pid: [1, 2]`). A flag wins over the environment, which \
+            wins over the file.
+            """
+    )
+
+    @Option(help: "YAML configuration file. (env: PROFILER_AGENT_CONFIG)")
+    var config: String?
+
+    @Option(help: "Address to serve HTTP on, HOST:PORT. (default: 127.0.0.1:7097)")
+    var listen: String?
+
+    @Option(help: "Seconds per profile window. (default: 10)")
+    var window: String?
+
+    @Option(help: "Memory for retained windows, e.g. 16MiB; the oldest windows are evicted beyond it. (default: 16MiB, ~10 min of a busy node)")
+    var retain: String?
+
+    @Option(help: "Samples per second on each CPU. (default: 97)")
+    var frequency: String?
+
+    @Option(help: "Only sample this process (repeatable). (default: all processes)")
+    var pid: [String] = []
+
+    @Option(help: "Only keep processes whose cgroup path starts with this prefix, e.g. /kubepods. (default: all)")
+    var cgroup: String?
+
+    @Option(help: "Only keep threads whose command name matches this regular expression. (default: all)")
+    var comm: String?
+
+    @Flag(inversion: .prefixedNo, help: "Skip kernel threads (kworker, ksoftirqd, …). (default: no)")
+    var excludeKernelThreads: Bool?
+
+    @Option(help: "Value of the `node` label. (env: NODE_NAME or PROFILER_AGENT_NODE_NAME; default: none)")
+    var nodeName: String?
+
+    @Option(help: "Push each window to this Pyroscope server, e.g. http://pyroscope:4040. (default: no push)")
+    var pyroscopeUrl: String?
+
+    @Option(help: "Pyroscope application name; series are APP.cpu{node=…}. (default: profiler-agent)")
+    var pyroscopeApp: String?
+
+    @Option(help: "Windows waiting to be pushed before the oldest is dropped. (default: 16)")
+    var pushQueue: String?
+
+    @Option(help: "Longest seconds= a profile request may ask for. (default: 60)")
+    var maxProfileSeconds: String?
+
+    @Option(help: "BTF file of the running kernel, for kernels without /sys/kernel/btf/vmlinux.")
+    var btf: String?
+
+    @Option(help: "Separate debug-file directory (repeatable). (default: /usr/lib/debug)")
+    var debugDir: [String] = []
+
+    func run() async throws {
+        do {
+            let configuration = try resolve()
+            try await AgentDaemon(configuration: configuration).run(log: { printError($0) })
+            printError("profiler-agent: stopped")
+        } catch let error as AgentError {
+            printError("profiler-agent: error: \(error)")
+            throw ExitCode.failure
+        } catch {
+            printError("profiler-agent: error: \(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    func resolve() throws(AgentError) -> DaemonConfiguration {
+        let settings = try Settings(flags: [
+            "listen": listen.map { [$0] } ?? [], "window": window.map { [$0] } ?? [], "retain": retain.map { [$0] } ?? [],
+            "frequency": frequency.map { [$0] } ?? [], "pid": pid, "cgroup": cgroup.map { [$0] } ?? [],
+            "comm": comm.map { [$0] } ?? [], "exclude-kernel-threads": excludeKernelThreads.map { [String($0)] } ?? [],
+            "node-name": nodeName.map { [$0] } ?? [], "pyroscope-url": pyroscopeUrl.map { [$0] } ?? [],
+            "pyroscope-app": pyroscopeApp.map { [$0] } ?? [], "push-queue": pushQueue.map { [$0] } ?? [],
+            "max-profile-seconds": maxProfileSeconds.map { [$0] } ?? [], "btf": btf.map { [$0] } ?? [], "debug-dir": debugDir,
+        ], environment: ProcessInfo.processInfo.environment, configPath: config)
+
+        return try DaemonConfiguration(settings: settings)
+    }
+}
