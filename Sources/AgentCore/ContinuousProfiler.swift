@@ -111,23 +111,33 @@ public final class ContinuousProfiler: @unchecked Sendable {
     /// The sampling loop; returns after `stop` is raised, with everything detached.
     public func run() {
         let clock = { DispatchTime.now().uptimeNanoseconds }
+        let interval = UInt64(min(options.drainInterval, options.window) * 1e9)
+        let windowLength = UInt64(options.window * 1e9)
         var windowStart = clock()
         var windowStartWall = Self.wallNanos()
         var window = SampleAggregator()
-        var nextDrain = windowStart + UInt64(options.drainInterval * 1e9)
+        // Drains and window ends are scheduled on one clock, so a window ends on
+        // the drain tick at (or just past) its deadline, not one tick late.
+        var nextDrain = windowStart + interval
+        var windowEnd = windowStart + windowLength
         while stop.received == nil {
             let now = clock()
             if now < nextDrain {
                 Thread.sleep(forTimeInterval: min(0.05, Double(nextDrain - now) / 1e9))
                 continue
             }
-            nextDrain += UInt64(options.drainInterval * 1e9)
+            let tick = nextDrain
+            nextDrain += interval
+            if nextDrain <= clock() { nextDrain = clock() + interval }  // fell behind: skip missed ticks
             drain(into: &window)
-            if clock() - windowStart >= UInt64(options.window * 1e9) {
-                close(window, start: windowStartWall, durationNanos: clock() - windowStart)
+            if tick + interval / 2 >= windowEnd {
+                let end = clock()
+                close(window, start: windowStartWall, durationNanos: end - windowStart)
                 window = SampleAggregator()
-                windowStart = clock()
+                windowStart = end
                 windowStartWall = Self.wallNanos()
+                windowEnd += windowLength
+                if windowEnd <= end { windowEnd = end + windowLength }
             }
         }
         drain(into: &window)

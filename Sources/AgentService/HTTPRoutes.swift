@@ -13,9 +13,9 @@ struct HTTPRoutes: Sendable {
     func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.get("/") { _, _ in html(Self.index) }
-        router.get("/healthz") { _, _ in text("ok") }
+        router.get("/healthz") { _, _ in text("ok\n") }
         router.get("/readyz") { _, _ in
-            profiler.status.sampling ? text("ready") : text("not sampling\n", status: .serviceUnavailable)
+            profiler.status.sampling ? text("ready\n") : text("not sampling\n", status: .serviceUnavailable)
         }
         router.get("/metrics") { request, _ in
             let format = MetricsExposition(accept: request.headers[.accept])

@@ -223,8 +223,8 @@ final class FlamegraphPageTests: XCTestCase {
         let driven = directory.appendingPathComponent("small-driven.html")
         try page.replacingOccurrences(of: "</body>", with: harness + "</body>").write(to: driven, atomically: true, encoding: .utf8)
 
-        let dom = try Self.renderedDOM(driven, in: directory)
-        let body = try Self.bodyAttributes(dom)
+        let dom = try HeadlessChromium.renderedDOM(driven, in: directory)
+        let body = try HeadlessChromium.bodyAttributes(dom)
         XCTAssertNil(body["data-error"], "the page threw: \(body["data-error"] ?? "")")
         XCTAssertGreaterThan(Int(body["data-rendered"] ?? "") ?? 0, 5, "nothing drawn: \(body)")
         XCTAssertTrue(dom.contains(">burn_three_quarters</td>"), "hot function missing from the Top functions table")
@@ -242,8 +242,8 @@ final class FlamegraphPageTests: XCTestCase {
         XCTAssertTrue(tip.contains("burn_three_quarters") && tip.contains("Samples: 750") && tip.contains("100.00% of zoomed frame"), tip)
         XCTAssertEqual(results["resetAfterEscape"] as? Bool, false)
 
-        let image = try Self.screenshot(file, in: directory)
-        let colours = Self.colourCensus(image)
+        let image = try HeadlessChromium.screenshot(file, in: directory)
+        let colours = HeadlessChromium.colourCensus(image)
         XCTAssertGreaterThan(colours.warmShare, 0.05, "too few flame-coloured pixels: \(colours)")
         XCTAssertGreaterThanOrEqual(colours.warmShades, 5, "frames should have distinct colours: \(colours)")
         XCTAssertGreaterThan(colours.kernelPixels, 1500, "kernel frames should be drawn in blue: \(colours)")
@@ -257,8 +257,8 @@ final class FlamegraphPageTests: XCTestCase {
         XCTAssertEqual(Set(stacks.map(\.frames)).count, 20_000)
         try FlamegraphPage.html(title: "20,000 stacks", stacks: stacks).write(to: file, atomically: true, encoding: .utf8)
 
-        let dom = try Self.renderedDOM(file, in: directory)
-        let body = try Self.bodyAttributes(dom)
+        let dom = try HeadlessChromium.renderedDOM(file, in: directory)
+        let body = try HeadlessChromium.bodyAttributes(dom)
         XCTAssertNil(body["data-error"], "the page threw: \(body["data-error"] ?? "")")
         XCTAssertGreaterThan(Int(body["data-rendered"] ?? "") ?? 0, 50, "nothing drawn: \(body)")
         XCTAssertTrue(dom.contains(">hot_loop_spin</td>"), "hot function missing from the Top functions table")
@@ -266,7 +266,7 @@ final class FlamegraphPageTests: XCTestCase {
         print("20,000 stacks: first render took \(renderMs) ms in Chromium (\(body["data-rendered"] ?? "?") frames drawn)")
         XCTAssertLessThan(renderMs, 3000, "first render is too slow")
 
-        let colours = Self.colourCensus(try Self.screenshot(file, in: directory))
+        let colours = HeadlessChromium.colourCensus(try HeadlessChromium.screenshot(file, in: directory))
         XCTAssertGreaterThan(colours.warmShare, 0.05, "too few flame-coloured pixels: \(colours)")
         XCTAssertGreaterThanOrEqual(colours.warmShades, 20, "frames should have distinct colours: \(colours)")
     }
@@ -315,111 +315,4 @@ final class FlamegraphPageTests: XCTestCase {
         }
         return stacks
     }
-
-    // MARK: - Browser helpers
-
-    static func chromium() throws -> String {
-        guard let path = TestEnvironment.which("chromium") ?? TestEnvironment.which("chromium-browser") else {
-            throw BrowserTestError("chromium not found on PATH: apt-get install chromium")
-        }
-        return path
-    }
-
-    /// Runs headless Chromium on `file` with `arguments`, killed after two minutes.
-    static func runChromium(_ file: URL, in directory: URL, _ arguments: [String]) throws -> CommandResult {
-        let profile = directory.appendingPathComponent("chromium-profile-\(UUID().uuidString)").path
-        let result = try Command.run("/usr/bin/timeout", ["120", try chromium(),
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--no-first-run", "--no-default-browser-check", "--hide-scrollbars", "--user-data-dir=\(profile)",
-            "--run-all-compositor-stages-before-draw", "--virtual-time-budget=5000",
-        ] + arguments + [file.absoluteString])
-        if result.status != 0 {
-            throw BrowserTestError("chromium exited with status \(result.status): \(result.stderr.suffix(2000))")
-        }
-        return result
-    }
-
-    static func renderedDOM(_ file: URL, in directory: URL) throws -> String {
-        try runChromium(file, in: directory, ["--dump-dom"]).output
-    }
-
-    /// A 1280x900 screenshot of `file`, decoded; set $FLAMEGRAPH_SCREENSHOTS to a
-    /// directory to keep a copy there for looking at.
-    static func screenshot(_ file: URL, in directory: URL) throws -> PNGImage {
-        let png = directory.appendingPathComponent(file.deletingPathExtension().lastPathComponent + ".png")
-        _ = try runChromium(file, in: directory, ["--window-size=1280,900", "--screenshot=\(png.path)"])
-        let size = (try? FileManager.default.attributesOfItem(atPath: png.path)[.size] as? Int) ?? 0
-        XCTAssertGreaterThan(size, 20_000, "screenshot \(png.path) missing or nearly blank")
-        if let keep = ProcessInfo.processInfo.environment["FLAMEGRAPH_SCREENSHOTS"] {
-            try? FileManager.default.removeItem(atPath: keep + "/" + png.lastPathComponent)
-            try? FileManager.default.copyItem(atPath: png.path, toPath: keep + "/" + png.lastPathComponent)
-        }
-        return try PNGImage(contentsOf: png)
-    }
-
-    /// The attributes of the dumped DOM's `<body>` tag, entities decoded.
-    static func bodyAttributes(_ dom: String) throws -> [String: String] {
-        let open = try XCTUnwrap(dom.range(of: "<body"), "no <body> in Chromium's output:\n\(dom.prefix(500))")
-        let close = try XCTUnwrap(dom.range(of: ">", range: open.upperBound..<dom.endIndex))
-        var attributes: [String: String] = [:]
-        var rest = dom[open.upperBound..<close.lowerBound]
-        while let equals = rest.range(of: "=\"") {
-            let name = rest[..<equals.lowerBound].trimmingCharacters(in: .whitespaces)
-            guard let quote = rest.range(of: "\"", range: equals.upperBound..<rest.endIndex) else { break }
-            attributes[name] = rest[equals.upperBound..<quote.lowerBound]
-                .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&lt;", with: "<")
-                .replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&amp;", with: "&")
-            rest = rest[quote.upperBound...]
-        }
-        return attributes
-    }
-
-    struct ColourCensus: CustomStringConvertible {
-        /// Share of pixels in the flame palette (saturated red to yellow).
-        var warmShare: Double
-        /// Distinct flame colours (quantised to 4 bits a channel).
-        var warmShades: Int
-        /// Pixels in the kernel palette (light blue).
-        var kernelPixels: Int
-        var description: String { "warm \(warmShare), \(warmShades) warm shades, \(kernelPixels) kernel pixels" }
-    }
-
-    /// A blank page, an error page or a page of text has hardly any saturated
-    /// warm pixels; a drawn flamegraph is mostly made of them, in many shades.
-    static func colourCensus(_ image: PNGImage) -> ColourCensus {
-        var warm = 0, kernel = 0, shades = Set<Int>()
-        for y in 0..<image.height {
-            for x in 0..<image.width {
-                let (r, g, b) = image.rgb(x, y)
-                if r > 200 && b < 140 && r - b > 100 && g > 40 {
-                    warm += 1
-                    shades.insert((r >> 4) << 8 | (g >> 4) << 4 | b >> 4)
-                } else if b > 170 && b - r > 50 && g > r {
-                    kernel += 1
-                }
-            }
-        }
-        return ColourCensus(warmShare: Double(warm) / Double(image.width * image.height),
-                            warmShades: shades.count, kernelPixels: kernel)
-    }
-}
-
-/// Fails a browser test (never skips it): it must not pass silently without Chromium.
-struct BrowserTestError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// A small deterministic random number generator (SplitMix64).
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
 }

@@ -3,17 +3,17 @@ import Foundation
 /// A minimal PNG reader for checking browser screenshots: 8-bit RGB or RGBA,
 /// non-interlaced (what Chromium writes). Inflates with the system zlib
 /// (`libz.so.1`, loaded at run time so the test target needs no link settings).
-struct PNGImage {
-    var width: Int
-    var height: Int
+public struct PNGImage {
+    public var width: Int
+    public var height: Int
     /// RGBA, row by row.
-    var pixels: [UInt8]
+    public var pixels: [UInt8]
 
     struct DecodeError: Error, CustomStringConvertible {
         var description: String
     }
 
-    init(contentsOf url: URL) throws {
+    public init(contentsOf url: URL) throws {
         let bytes = [UInt8](try Data(contentsOf: url))
         guard bytes.count > 8, bytes[0..<8].elementsEqual([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) else {
             throw DecodeError(description: "\(url.path) is not a PNG")
@@ -78,7 +78,7 @@ struct PNGImage {
     }
 
     /// The pixel at (x, y) as (red, green, blue).
-    func rgb(_ x: Int, _ y: Int) -> (r: Int, g: Int, b: Int) {
+    public func rgb(_ x: Int, _ y: Int) -> (r: Int, g: Int, b: Int) {
         let at = (y * width + x) * 4
         return (Int(pixels[at]), Int(pixels[at + 1]), Int(pixels[at + 2]))
     }
