@@ -18,15 +18,26 @@ public struct ContainerMetadata: Sendable, Equatable, Hashable {
     ///   0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid_with_underscores>.slice/cri-containerd-<id>.scope
     ///   12:memory:/kubepods/burstable/pod<uid>/<id>
     ///   0::/system.slice/docker-<id>.scope,  0::/docker/<id>,  …/crio-<id>.scope
+    ///
+    /// On hybrid hosts (v1 controllers plus an empty unified hierarchy) the path is
+    /// the unified one if set, else the `name=systemd` one, else the first v1 path
+    /// that is not "/"; ids are taken from the first of those paths that has them.
     public init(cgroupFile text: String) {
-        var unified = "", firstV1 = ""
+        var unified: String?, systemd: String?, others: [String] = []
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
             guard parts.count == 3 else { continue }
-            if parts[0] == "0" && parts[1].isEmpty { unified = String(parts[2]) } else if firstV1.isEmpty { firstV1 = String(parts[2]) }
+            let path = String(parts[2])
+            if parts[0] == "0" && parts[1].isEmpty { unified = path } else if parts[1] == "name=systemd" { systemd = path } else { others.append(path) }
         }
-        let path = unified.isEmpty || unified == "/" ? (firstV1.isEmpty ? unified : firstV1) : unified
-        self.init(cgroupPath: path)
+        let candidates = ([unified, systemd].compactMap { $0 } + others).filter { $0 != "/" && !$0.isEmpty }
+        var metadata = ContainerMetadata(cgroupPath: candidates.first ?? unified ?? systemd ?? "")
+        for path in candidates.dropFirst() where metadata.containerID.isEmpty || metadata.podUID.isEmpty {
+            let other = ContainerMetadata(cgroupPath: path)
+            if metadata.containerID.isEmpty { metadata.containerID = other.containerID }
+            if metadata.podUID.isEmpty { metadata.podUID = other.podUID }
+        }
+        self = metadata
     }
 
     /// Derives container id and pod UID from a cgroup path.

@@ -29,7 +29,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Seconds per profile window. (default: 10)")
     var window: String?
 
-    @Option(help: "Memory for retained windows, e.g. 16MiB; the oldest windows are evicted beyond it. (default: 16MiB, ~10 min of a busy node)")
+    @Option(help: "Memory for retained windows, e.g. 16MiB; the oldest windows are evicted beyond it. (default: 16MiB)")
     var retain: String?
 
     @Option(help: "Samples per second on each CPU. (default: 97)")

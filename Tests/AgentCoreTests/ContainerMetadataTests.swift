@@ -39,6 +39,13 @@ final class ContainerMetadataTests: XCTestCase {
         XCTAssertEqual(ContainerMetadata(cgroupFile: "garbage"), ContainerMetadata())
     }
 
+    func testHybridHierarchyPrefersTheSpecificPath() {
+        let file = "9:name=systemd:/\n4:memory:/docker/\(id)\n1:cpu:/\n0::/\n"
+        let m = ContainerMetadata(cgroupFile: file)
+        XCTAssertEqual(m.cgroupPath, "/docker/\(id)")
+        XCTAssertEqual(m.containerID, id)
+    }
+
     func testOwnProcessParses() throws {
         let text = try String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)
         XCTAssertFalse(ContainerMetadata(cgroupFile: text).cgroupPath.isEmpty)

@@ -42,6 +42,9 @@ final class DaemonTests: AgentTestCase {
         XCTAssertTrue(try decode(window.body).contains { $0.functions.contains("burn_one_quarter") })
         let folded = try agent.getText("/profiles/\(id)?format=folded")
         XCTAssertTrue(folded.contains(";run_workload;spin_dispatch;burn_three_quarters "), folded)
+        let flamegraph = try agent.get("/flamegraph?id=\(id)")
+        XCTAssertEqual(flamegraph.status, 200)
+        XCTAssertTrue(String(decoding: flamegraph.body, as: UTF8.self).contains(">burn_three_quarters</td>"))
 
         // Bad parameters are 400 with a message, unknown ids 404.
         for (path, status) in [("/profiles/999999", 404), ("/profiles/abc", 400), ("/debug/pprof/profile?seconds=0", 400),
