@@ -25,7 +25,7 @@ FIX := $(BUILD)/fixtures
 FIX_CFLAGS := -O2 -g0 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
 FIXTURES := $(FIX)/cpu_split $(FIX)/read_loop $(FIX)/libfixture.so $(FIX)/libfixture_stripped.so \
 	$(FIX)/symbols_pie $(FIX)/symbols_nopie $(FIX)/symbols_dynsym $(FIX)/symbols_buildid_debug \
-	$(FIX)/symbols_debuglink $(FIX)/cpp_names
+	$(FIX)/symbols_debuglink $(FIX)/cpp_names $(FIX)/sleeper $(FIX)/pipe_block
 
 .SECONDARY:
 .PHONY: build bpf fixtures agent test unit-tests run setup clean proto
@@ -56,6 +56,14 @@ agent: bpf
 fixtures: $(FIXTURES)
 
 $(FIX)/cpu_split: Fixtures/cpu_split.c
+	@mkdir -p $(FIX)
+	$(CLANG) $(FIX_CFLAGS) -Wl,--build-id -o $@ $<
+
+$(FIX)/sleeper: Fixtures/sleeper.c
+	@mkdir -p $(FIX)
+	$(CLANG) $(FIX_CFLAGS) -Wl,--build-id -o $@ $<
+
+$(FIX)/pipe_block: Fixtures/pipe_block.c
 	@mkdir -p $(FIX)
 	$(CLANG) $(FIX_CFLAGS) -Wl,--build-id -o $@ $<
 

@@ -6,7 +6,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "profile.h"
-#include "span.h"
+#include "span.bpf.h"
 #include "maps.bpf.h"
 
 #define PF_KTHREAD 0x00200000 /* include/linux/sched.h */
@@ -29,22 +29,6 @@ struct {
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, PROFILE_MAX_STACK_DEPTH * sizeof(__u64));
 } stacks SEC(".maps");
-
-/* Processes (tgid) to sample when filter_by_pid is set. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u32);
-	__type(value, __u8);
-} target_pids SEC(".maps");
-
-/* tid -> the event currently traced on that thread (written by tracers). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, struct thread_span);
-} thread_spans SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -88,9 +72,7 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 	if (key.user_stack_id < 0 && key.user_stack_id != -14)
 		stat_inc(&profile_stats, PROFILE_STAT_USER_STACK_LOST);
 
-	struct thread_span *span = bpf_map_lookup_elem(&thread_spans, &tid);
-	if (span)
-		key.span_id = span->span_id;
+	key.span_id = current_span(tid, bpf_ktime_get_ns());
 
 	if (map_add_u64(&counts, &key, 1) < 0) {
 		stat_inc(&profile_stats, PROFILE_STAT_MAP_FULL);

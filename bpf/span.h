@@ -1,15 +1,20 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* The per-thread "current traced event" record. Event tracers write it when an
- * event (a syscall, a DNS lookup, ...) starts on a thread and delete it when the
- * event ends; samplers read it and put span_id into their aggregation keys. */
+/* The per-thread "current traced event" record. A tracer writes it when an
+ * event (a syscall, ...) starts on a thread and deletes it when the event ends;
+ * samplers (profile.bpf.c, offcpu.bpf.c) read it and put span_id into their
+ * aggregation keys, so a latency exemplar leads to the stacks of that event. */
 #ifndef SPAN_H
 #define SPAN_H
+
+enum span_kind {
+	SPAN_SYSCALL = 1,
+};
 
 struct thread_span {
 	__u64 span_id;   /* 64-bit id, printed as 16 hex chars; never 0 */
 	__u64 start_ns;  /* bpf_ktime_get_ns() at the event's start */
-	__u32 kind;      /* which tracer opened it */
-	__u32 _pad;
+	__u32 kind;      /* enum span_kind */
+	__u32 detail;    /* kind-specific: the syscall number */
 };
 
 #endif /* SPAN_H */

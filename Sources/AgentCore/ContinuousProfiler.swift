@@ -14,7 +14,16 @@ public struct ContinuousOptions: Sendable {
     /// Value of the `node` label ("" for none).
     public var nodeName = ""
     public var symbolizer = Symbolizer.Options()
+    /// Event tracers to attach (each can be switched off).
+    public var tracers: Set<TracerKind> = Set(TracerKind.allCases)
+    public var offCPU = OffCPUConfiguration()
     public init() {}
+}
+
+/// The event tracers `run` can attach.
+public enum TracerKind: String, Sendable, CaseIterable, Comparable {
+    case syscall, offcpu
+    public static func < (a: TracerKind, b: TracerKind) -> Bool { a.rawValue < b.rawValue }
 }
 
 /// Counters and state of the sampling loop, read by /metrics and /readyz.
@@ -29,6 +38,9 @@ public struct ProfilerStatus: Sendable {
     public var samplesFiltered: UInt64 = 0
     public var trackedProcesses = 0
     public var attachedCPUs = 0
+    /// Each requested tracer: how it attached ("tp_btf", "raw_tp") or why it could not.
+    public var tracers: [TracerKind: Result<AttachVariant, AgentError>] = [:]
+    public var offCPUStatistics = SamplingStatistics()
 }
 
 /// The daemon's data flow, one window after another:
@@ -42,9 +54,14 @@ public final class ContinuousProfiler: @unchecked Sendable {
     public let options: ContinuousOptions
     public let store: WindowStore
     public let hub: SampleHub
+    /// Waiting requests for off-CPU samples (`/debug/pprof/offcpu`).
+    public let offCPUHub = SampleHub()
     public let stop = StopSignal()
     private let onWindowClosed: @Sendable (ProfileWindow) -> Void
     private let source: FramePointerStackSource
+    private var offCPU: OffCPUSource?
+    private let syscalls = Locked<SyscallTracerBox?>(nil)
+    private let report: @Sendable (String) -> Void
     private let symbolizer: Symbolizer
     private let metadata: ProcessMetadata
     private let state = Locked(ProfilerStatus())
@@ -52,8 +69,10 @@ public final class ContinuousProfiler: @unchecked Sendable {
     private let threadStarted = Locked(false)
 
     public init(options: ContinuousOptions, store: WindowStore, hub: SampleHub,
+                report: @escaping @Sendable (String) -> Void = { _ in },
                 onWindowClosed: @escaping @Sendable (ProfileWindow) -> Void) throws(AgentError) {
         self.options = options
+        self.report = report
         self.store = store
         self.hub = hub
         self.onWindowClosed = onWindowClosed
@@ -68,13 +87,50 @@ public final class ContinuousProfiler: @unchecked Sendable {
     public var status: ProfilerStatus { state.withLock { $0 } }
 
     /// Attaches the BPF programs. Throws with nothing attached.
+    /// A tracer that cannot attach is reported once and left out; the others go on.
     public func attach() throws(AgentError) {
         try source.start()
         let cpus = source.attachedCPUs
+        let shared = source.sharedMaps, filter = !source.configuration.pids.isEmpty
+        var outcomes: [TracerKind: Result<AttachVariant, AgentError>] = [:]
+        for kind in options.tracers.sorted() {
+            do {
+                switch kind {
+                case .syscall:
+                    let tracer = SyscallTracer()
+                    try tracer.start(shared: shared, filterByPID: filter)
+                    syscalls.withLock { $0 = SyscallTracerBox(tracer: tracer) }
+                    outcomes[kind] = .success(tracer.variant ?? .tpBTF)
+                case .offcpu:
+                    let tracer = OffCPUSource(configuration: options.offCPU, shared: shared, filterByPID: filter)
+                    try tracer.start()
+                    offCPU = tracer
+                    outcomes[kind] = .success(tracer.variant ?? .tpBTF)
+                }
+            } catch {
+                outcomes[kind] = .failure(error)
+                report("profiler-agent: tracer \(kind.rawValue) is off: \(error)")
+            }
+        }
         state.withLock {
             $0.sampling = true
             $0.attachedCPUs = cpus
+            $0.tracers = outcomes
         }
+    }
+
+    /// The syscall latency histograms, if that tracer runs.
+    public func syscallLatency() -> SyscallLatencySnapshot? {
+        syscalls.withLock { $0?.tracer.snapshot() }
+    }
+
+    private func detachTracers() {
+        syscalls.withLock { box in
+            box?.tracer.stop()
+            box = nil
+        }
+        offCPU?.stop()
+        offCPU = nil
     }
 
     /// Starts `run()` on its own thread.
@@ -91,6 +147,7 @@ public final class ContinuousProfiler: @unchecked Sendable {
     /// Detaches when the loop never ran (e.g. the HTTP port was taken).
     public func detachIfNeverStarted() {
         guard !threadStarted.withLock({ $0 }) else { return }
+        detachTracers()
         source.stop()
         state.withLock { $0.sampling = false }
     }
@@ -115,7 +172,7 @@ public final class ContinuousProfiler: @unchecked Sendable {
         let windowLength = UInt64(options.window * 1e9)
         var windowStart = clock()
         var windowStartWall = Self.wallNanos()
-        var window = SampleAggregator()
+        var window = SampleAggregator(), offWindow = SampleAggregator()
         // Drains and window ends are scheduled on one clock, so a window ends on
         // the drain tick at (or just past) its deadline, not one tick late.
         var nextDrain = windowStart + interval
@@ -129,37 +186,53 @@ public final class ContinuousProfiler: @unchecked Sendable {
             let tick = nextDrain
             nextDrain += interval
             if nextDrain <= clock() { nextDrain = clock() + interval }  // fell behind: skip missed ticks
-            drain(into: &window)
+            drain(into: &window, offCPU: &offWindow)
             if tick + interval / 2 >= windowEnd {
                 let end = clock()
-                close(window, start: windowStartWall, durationNanos: end - windowStart)
+                close(window, offWindow, start: windowStartWall, durationNanos: end - windowStart)
                 window = SampleAggregator()
+                offWindow = SampleAggregator()
                 windowStart = end
                 windowStartWall = Self.wallNanos()
                 windowEnd += windowLength
                 if windowEnd <= end { windowEnd = end + windowLength }
             }
         }
-        drain(into: &window)
-        close(window, start: windowStartWall, durationNanos: clock() - windowStart)
+        drain(into: &window, offCPU: &offWindow)
+        close(window, offWindow, start: windowStartWall, durationNanos: clock() - windowStart)
         hub.close()
+        offCPUHub.close()
+        detachTracers()
         source.stop()
         state.withLock { $0.sampling = false }
     }
 
-    private func drain(into window: inout SampleAggregator) {
+    private func drain(into window: inout SampleAggregator, offCPU offWindow: inout SampleAggregator) {
         let samples: [StackSample]
         do {
-            let raw = try source.drain()
-            let symbolized = StackSymbolization(symbolizer: symbolizer).symbolize(raw)
+            let symbolization = StackSymbolization(symbolizer: symbolizer)
+            let symbolized = symbolization.symbolize(try source.drain())
             samples = label(metadata.apply(symbolized))
-            let filtered = UInt64(symbolized.count - samples.count)
+            let filtered = UInt64(max(symbolized.reduce(0) { $0 + $1.count } - samples.reduce(0) { $0 + $1.count }, 0))
             state.withLock { $0.samplesFiltered += filtered }
+            if let offCPU {
+                let blocked = label(metadata.apply(symbolization.symbolize(try offCPU.drain()))).map { sample in
+                    var sample = sample
+                    sample.offCPU = true
+                    return sample
+                }
+                offWindow.add(blocked)
+                offCPUHub.publish(blocked)
+                let statistics = offCPU.statistics()
+                state.withLock { $0.offCPUStatistics = statistics }
+            }
         } catch {
             state.withLock {
                 $0.drainErrors += 1
                 $0.lastError = "\(error)"
             }
+            hub.publish([])  // waiting requests still end on time
+            offCPUHub.publish([])
             return
         }
         window.add(samples)
@@ -183,17 +256,28 @@ public final class ContinuousProfiler: @unchecked Sendable {
         }
     }
 
-    private func close(_ window: SampleAggregator, start: Int64, durationNanos: UInt64) {
+    private func close(_ window: SampleAggregator, _ offWindow: SampleAggregator, start: Int64, durationNanos: UInt64) {
         let profile = CPUProfile(samples: window.samples, startNanos: start, durationNanos: Int64(durationNanos),
                                  frequency: options.sampling.frequency)
         guard let data = try? PprofWriter().encode(profile) else { return }
+        var offData: Data?
+        if offCPU != nil {
+            offData = try? PprofWriter().encode(CPUProfile(samples: offWindow.samples, startNanos: start, durationNanos: Int64(durationNanos),
+                                                           frequency: options.sampling.frequency, kind: .offCPU))
+        }
+        let spans = (window.samples + offWindow.samples).lazy.map(\.spanID).filter { $0 != 0 }
         let closed = store.add(ProfileWindow(
             id: 0, startNanos: start, endNanos: start + Int64(durationNanos), sampleCount: profile.totalCount,
-            stackCount: window.samples.count, pprof: data,
-            spanIDs: Set(window.samples.lazy.map(\.spanID).filter { $0 != 0 })))
+            stackCount: window.samples.count, pprof: data, offCPUPprof: offData, spanIDs: Set(spans)))
         state.withLock { $0.windowsClosed += 1 }
         onWindowClosed(closed)
     }
 
     static func wallNanos() -> Int64 { Int64(Date().timeIntervalSince1970 * 1e9) }
+}
+
+/// The syscall tracer, locked: HTTP scrapes read it while the loop may stop it.
+final class SyscallTracerBox: @unchecked Sendable {
+    let tracer: SyscallTracer
+    init(tracer: SyscallTracer) { self.tracer = tracer }
 }

@@ -74,6 +74,7 @@ public final class FramePointerStackSource: StackSource {
         opened.pointee.rodata.pointee.filter_by_pid = !configuration.pids.isEmpty
         opened.pointee.rodata.pointee.include_idle = configuration.includeIdle
         opened.pointee.rodata.pointee.exclude_kernel_threads = configuration.excludeKernelThreads
+        opened.pointee.rodata.pointee.span_salt = spanSalt()
         for (map, size) in [(maps.counts, configuration.countEntries), (maps.stacks, configuration.stackEntries)] {
             let err = bpf_map__set_max_entries(map, size)
             if err != 0 { throw .bpfLoadFailed(object: "profile", reason: "cannot size map: \(errnoText(err))", verifierLog: []) }
@@ -139,59 +140,29 @@ public final class FramePointerStackSource: StackSource {
 
     public func drain() throws(AgentError) -> [RawStack] {
         guard let skeleton else { return [] }
-        let countsFD = bpf_map__fd(skeleton.pointee.maps.counts)
-        let stacksFD = bpf_map__fd(skeleton.pointee.maps.stacks)
-        let entries = try BPFHashMap<profile_key, UInt64>(fd: countsFD, name: "counts", capacity: Int(configuration.countEntries)).drain()
-
-        var stackCache: [Int32: [UInt64]] = [:]
-        var frames = [UInt64](repeating: 0, count: Int(PROFILE_MAX_STACK_DEPTH))
-        func stack(_ id: Int32) -> [UInt64] {
-            guard id >= 0 else { return [] }
-            if let known = stackCache[id] { return known }
-            var key = UInt32(id)
-            var addresses: [UInt64] = []
-            if bpf_map_lookup_elem(stacksFD, &key, &frames) == 0 {
-                addresses = Array(frames.prefix { $0 != 0 })
-            } else {
-                missingStacks += 1
-            }
-            stackCache[id] = addresses
-            return addresses
-        }
-
-        var stacks: [RawStack] = []
-        stacks.reserveCapacity(entries.count)
-        for (key, count) in entries {
-            stacks.append(RawStack(
-                pid: Int32(bitPattern: key.pid), tid: Int32(bitPattern: key.tid), comm: commString(key.comm),
-                spanID: key.span_id, user: stack(key.user_stack_id), kernel: stack(key.kernel_stack_id), count: count))
-        }
-        for id in stackCache.keys {
-            var key = UInt32(id)
-            bpf_map_delete_elem(stacksFD, &key)
-        }
-        return stacks
+        let maps = StackCountMaps(counts: bpf_map__fd(skeleton.pointee.maps.counts), stacks: bpf_map__fd(skeleton.pointee.maps.stacks),
+                                  capacity: Int(configuration.countEntries), name: "counts")
+        return try maps.drain(missing: &missingStacks)
     }
 
     public func statistics() -> SamplingStatistics {
-        var stats = SamplingStatistics()
-        guard let skeleton else { return stats }
-        let fd = bpf_map__fd(skeleton.pointee.maps.profile_stats)
-        let cpus = Int(libbpf_num_possible_cpus())
-        guard cpus > 0 else { return stats }
-        var values = [UInt64](repeating: 0, count: cpus)
-        func total(_ index: profile_stat) -> UInt64 {
-            var key = UInt32(index.rawValue)
-            guard bpf_map_lookup_elem(fd, &key, &values) == 0 else { return 0 }
-            return values.reduce(0, &+)
-        }
-        stats.samples = total(PROFILE_STAT_SAMPLES)
-        stats.droppedMapFull = total(PROFILE_STAT_MAP_FULL)
-        stats.userStacksLost = total(PROFILE_STAT_USER_STACK_LOST)
-        stats.kernelStacksLost = total(PROFILE_STAT_KERNEL_STACK_LOST)
-        stats.stacksMissing = missingStacks
-        return stats
+        guard let skeleton else { return SamplingStatistics() }
+        return StackCountMaps.statistics(bpf_map__fd(skeleton.pointee.maps.profile_stats), missing: missingStacks)
     }
+
+    /// File descriptors of the maps other BPF objects share with this one
+    /// (the process filter and the per-thread spans); -1 before `start`.
+    public var sharedMaps: SharedSpanMaps {
+        guard let skeleton else { return SharedSpanMaps(targetPIDs: -1, syscallSpans: -1) }
+        return SharedSpanMaps(targetPIDs: bpf_map__fd(skeleton.pointee.maps.target_pids),
+                              syscallSpans: bpf_map__fd(skeleton.pointee.maps.syscall_spans))
+    }
+}
+
+/// The span maps created with the sampler and reused by the tracers' objects.
+public struct SharedSpanMaps: Sendable {
+    public var targetPIDs: Int32
+    public var syscallSpans: Int32
 }
 
 /// A NUL-padded C char array as a String.

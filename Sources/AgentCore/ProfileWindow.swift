@@ -10,12 +10,16 @@ public struct ProfileWindow: Sendable {
     public var endNanos: Int64
     public var sampleCount: Int64
     public var stackCount: Int
-    /// Gzipped pprof.
+    /// Gzipped pprof of CPU samples.
     public var pprof: Data
+    /// Gzipped pprof of off-CPU time (nil when that tracer is off).
+    public var offCPUPprof: Data?
     /// Span ids with samples in this window (for `/profiles?span_id=`).
     public var spanIDs: Set<UInt64>
 
-    public init(id: UInt64, startNanos: Int64, endNanos: Int64, sampleCount: Int64, stackCount: Int, pprof: Data, spanIDs: Set<UInt64>) {
+    public init(id: UInt64, startNanos: Int64, endNanos: Int64, sampleCount: Int64, stackCount: Int, pprof: Data,
+                offCPUPprof: Data? = nil, spanIDs: Set<UInt64>) {
+        self.offCPUPprof = offCPUPprof
         self.id = id
         self.startNanos = startNanos
         self.endNanos = endNanos
@@ -26,7 +30,7 @@ public struct ProfileWindow: Sendable {
     }
 
     /// Memory the window holds, for the retention budget.
-    public var byteCount: Int { pprof.count + spanIDs.count * 16 + 96 }
+    public var byteCount: Int { pprof.count + (offCPUPprof?.count ?? 0) + spanIDs.count * 16 + 96 }
 }
 
 /// Closed windows kept in memory under a byte budget; the oldest go first.

@@ -26,6 +26,7 @@ public final class SampleHub: Sendable {
         var taps: [UInt64: Tap] = [:]
         var nextID: UInt64 = 0
         var closed = false
+        var cancelled: Set<UInt64> = []
     }
 
     public let capacity: Int
@@ -34,24 +35,40 @@ public final class SampleHub: Sendable {
     public init(capacity: Int = 4) { self.capacity = capacity }
 
     /// Samples from now until `seconds` from now (of `pids` only, when not empty).
+    /// A cancelled request (client gone) gives its slot back at once.
     public func collect(seconds: Double, pids: Set<Int32> = []) async throws(Refusal) -> [StackSample] {
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
         let start = Int64(Date().timeIntervalSince1970 * 1e9)
-        var refusal: Refusal?
-        let samples = await withCheckedContinuation { (continuation: CheckedContinuation<[StackSample], Never>) in
-            let accepted = state.withLock { state -> Refusal? in
-                if state.closed { return .stopping }
-                if state.taps.count >= capacity { return .busy(limit: capacity) }
-                state.nextID += 1
-                state.taps[state.nextID] = Tap(deadline: deadline, startNanos: start, pids: pids, continuation: continuation)
-                return nil
-            }
-            if let accepted {
-                refusal = accepted
-                continuation.resume(returning: [])
-            }
+        let id = state.withLock { state -> UInt64 in
+            state.nextID += 1
+            return state.nextID
         }
-        if let refusal { throw refusal }
+        let refusal = Locked<Refusal?>(nil)
+        let samples = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<[StackSample], Never>) in
+                let refused = state.withLock { state -> Refusal? in
+                    if state.closed { return .stopping }
+                    if state.taps.count >= capacity { return .busy(limit: capacity) }
+                    if state.cancelled.remove(id) != nil { return .stopping }
+                    state.taps[id] = Tap(deadline: deadline, startNanos: start, pids: pids, continuation: continuation)
+                    return nil
+                }
+                if let refused {
+                    refusal.withLock { $0 = refused }
+                    continuation.resume(returning: [])
+                }
+            }
+        } onCancel: {
+            let tap = state.withLock { state -> Tap? in
+                guard let tap = state.taps.removeValue(forKey: id) else {
+                    state.cancelled.insert(id)  // not registered yet: refuse it when it is
+                    return nil
+                }
+                return tap
+            }
+            tap?.continuation.resume(returning: [])
+        }
+        if let refused = refusal.withLock({ $0 }) { throw refused }
         return samples
     }
 

@@ -8,6 +8,10 @@ public struct StackSymbolization {
 
     public init(symbolizer: Symbolizer) { self.symbolizer = symbolizer }
 
+    static func isBPFTrampoline(_ name: String) -> Bool {
+        name.hasPrefix("bpf_prog_") || name.hasPrefix("__bpf_trace_") || name.hasPrefix("bpf_trace_run") || name == "__traceiter_sched_switch"
+    }
+
     /// Leaf-first frames for each stack: kernel frames above user frames.
     public func symbolize(_ stacks: [RawStack]) -> [StackSample] {
         var processes: [Int32: ProcessSymbols] = [:]
@@ -16,8 +20,11 @@ public struct StackSymbolization {
         for stack in stacks {
             var frames: [Frame] = []
             frames.reserveCapacity(stack.kernel.count + stack.user.count)
-            for address in stack.kernel {
-                frames.append(symbolizer.kernelFrame(address))
+            for (index, address) in stack.kernel.enumerated() {
+                let frame = symbolizer.kernelFrame(index > 0 && address > 0 ? address - 1 : address)
+                // Stacks taken inside a tracepoint start with the BPF program and its trampoline.
+                if frames.isEmpty && Self.isBPFTrampoline(frame.function) { continue }
+                frames.append(Frame(function: frame.function, systemName: frame.systemName, address: address, mapping: frame.mapping))
             }
             if !stack.user.isEmpty {
                 let process: ProcessSymbols

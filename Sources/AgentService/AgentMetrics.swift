@@ -6,6 +6,7 @@ import Symbolizer
 struct AgentMetrics {
     let profiler: ContinuousProfiler
     let pusher: PyroscopePusher?
+    let topSyscalls: Int
 
     func families() -> [MetricFamily] {
         let status = profiler.status
@@ -47,6 +48,22 @@ struct AgentMetrics {
         ]))
         families.append(.gauge("profiler_agent_push_queue_windows", "Windows waiting to be pushed.", Double(push.queued)))
         families.append(.gauge("profiler_agent_resident_memory_bytes", "Resident set size of the agent.", Double(residentMemoryBytes()), unit: "bytes"))
+        families.append(MetricFamily(
+            name: "profiler_agent_tracer_attached", help: "1 when a requested tracer is attached (mode: tp_btf or raw_tp), 0 when it could not be.",
+            kind: .gauge, samples: status.tracers.sorted { $0.key < $1.key }.map { kind, outcome in
+                switch outcome {
+                case .success(let mode): MetricSample(suffix: "", labels: [("tracer", kind.rawValue), ("mode", mode.rawValue)], value: 1)
+                case .failure: MetricSample(suffix: "", labels: [("tracer", kind.rawValue), ("mode", "none")], value: 0)
+                }
+            }))
+        if status.tracers[.offcpu] != nil {
+            let off = status.offCPUStatistics
+            families.append(.counter("profiler_agent_offcpu_events", "Off-CPU blocks counted (at least the minimum block time).", Double(off.samples)))
+            families.append(.counter("profiler_agent_offcpu_dropped", "Off-CPU blocks dropped: map full.", Double(off.droppedMapFull)))
+        }
+        if let snapshot = profiler.syscallLatency() {
+            families.append(LatencyMetrics(topSyscalls: topSyscalls).syscallFamily(snapshot))
+        }
         return families
     }
 }

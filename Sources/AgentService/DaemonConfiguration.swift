@@ -12,6 +12,8 @@ public struct DaemonConfiguration: Sendable {
     /// Profile requests (`/debug/pprof/profile`, `/flamegraph?seconds=`) served at once.
     public var concurrentProfileRequests = 4
     public var profiling = ContinuousOptions()
+    /// Syscalls with their own `syscall` label; the rest are `other`.
+    public var topSyscalls = 20
     public var pyroscope: PyroscopeTarget?
 
     public init() {}
@@ -54,8 +56,22 @@ extension DaemonConfiguration {
         let debugDirectories = settings.list("debug-dir")
         c.profiling.symbolizer.debugDirectories = debugDirectories.isEmpty ? ["/usr/lib/debug"] : debugDirectories
         c.maxProfileSeconds = try settings.integer("max-profile-seconds", default: 60, in: 1...3600)
+        c.topSyscalls = try settings.integer("syscall-top", default: 20, in: 1...512)
+        if settings.values("tracers") != nil {
+            var kinds: Set<TracerKind> = []
+            for name in settings.list("tracers") where !name.isEmpty && name != "none" {
+                guard let kind = TracerKind(rawValue: name) else {
+                    throw .invalidOption("tracers: unknown tracer '\(name)' (available: \(TracerKind.allCases.map(\.rawValue).joined(separator: ", ")), or none)")
+                }
+                kinds.insert(kind)
+            }
+            c.profiling.tracers = kinds
+        }
+        let minimumBlock = try settings.seconds("offcpu-min-block", default: 0.001, in: 0...60)
+        c.profiling.offCPU.minimumBlockNanoseconds = UInt64(minimumBlock * 1e9)
         if let url = settings.string("pyroscope-url") {
-            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+            guard let parsed = URLComponents(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil,
+                  (parsed.port ?? 80) > 0, (parsed.port ?? 80) <= 65535, parsed.query == nil else {
                 throw .invalidOption("pyroscope-url: '\(url)' is not an http(s) URL")
             }
             var target = PyroscopeTarget(url: url)

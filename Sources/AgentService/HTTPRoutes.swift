@@ -19,13 +19,24 @@ struct HTTPRoutes: Sendable {
         }
         router.get("/metrics") { request, _ in
             let format = MetricsExposition(accept: request.headers[.accept])
-            return text(format.render(AgentMetrics(profiler: profiler, pusher: pusher).families()), contentType: format.contentType)
+            let families = AgentMetrics(profiler: profiler, pusher: pusher, topSyscalls: configuration.topSyscalls).families()
+            return text(format.render(families), contentType: format.contentType)
         }
         router.get("/debug/pprof/profile") { request, _ in
             let parameters = HTTPParameters(request: request)
             let seconds = try parameters.integer("seconds", in: 1...configuration.maxProfileSeconds, default: min(30, configuration.maxProfileSeconds))!
             let profile = try await collect(seconds: seconds, pids: try parameters.pids())
             return try encode(profile, as: .pprof, filename: "profile")
+        }
+        router.get("/debug/pprof/offcpu") { request, _ in
+            guard profiler.status.tracers[.offcpu].map({ (try? $0.get()) != nil }) == true else {
+                throw HTTPError(.notFound, message: "the offcpu tracer is not running (see --tracers)")
+            }
+            let parameters = HTTPParameters(request: request)
+            let seconds = try parameters.integer("seconds", in: 1...configuration.maxProfileSeconds, default: min(30, configuration.maxProfileSeconds))!
+            var profile = try await collect(seconds: seconds, pids: try parameters.pids(), from: profiler.offCPUHub)
+            profile.kind = .offCPU
+            return try encode(profile, as: .pprof, filename: "offcpu")
         }
         router.get("/profiles") { request, _ in
             let parameters = HTTPParameters(request: request)
@@ -53,7 +64,7 @@ struct HTTPRoutes: Sendable {
                 profile = try spanProfile(span)
                 title = "CPU profile of span \(spanIDString(span))"
             } else {
-                let seconds = try parameters.integer("seconds", in: 1...configuration.maxProfileSeconds, default: 10)!
+                let seconds = try parameters.integer("seconds", in: 1...configuration.maxProfileSeconds, default: min(10, configuration.maxProfileSeconds))!
                 profile = try await collect(seconds: seconds, pids: try parameters.pids())
                 title = "CPU profile, \(seconds) s"
             }
@@ -64,12 +75,12 @@ struct HTTPRoutes: Sendable {
     }
 
     /// Samples of the next `seconds`, as a profile.
-    private func collect(seconds: Int, pids: Set<Int32>) async throws -> CPUProfile {
+    private func collect(seconds: Int, pids: Set<Int32>, from hub: SampleHub? = nil) async throws -> CPUProfile {
         let start = Int64(Date().timeIntervalSince1970 * 1e9)
         let clock = ContinuousClock.now
         let samples: [StackSample]
         do {
-            samples = try await profiler.hub.collect(seconds: Double(seconds), pids: pids)
+            samples = try await (hub ?? profiler.hub).collect(seconds: Double(seconds), pids: pids)
         } catch .busy(let limit) {
             throw HTTPError(.tooManyRequests, message: "at most \(limit) profile requests are served at once; retry later")
         } catch .stopping {
@@ -80,7 +91,7 @@ struct HTTPRoutes: Sendable {
                           frequency: configuration.profiling.sampling.frequency)
     }
 
-    /// The samples labelled with `span` in the retained windows.
+    /// The CPU samples and off-CPU time labelled with `span` in the retained windows.
     private func spanProfile(_ span: UInt64) throws -> CPUProfile {
         let windows = profiler.store.windows(withSpan: span)
         guard let first = windows.first, let last = windows.last else {
@@ -89,9 +100,12 @@ struct HTTPRoutes: Sendable {
         var samples = SampleAggregator()
         for window in windows {
             samples.add(PprofReader.cpuProfile(try PprofReader.decode(window.pprof)).samples.filter { $0.spanID == span })
+            if let off = window.offCPUPprof {
+                samples.add(PprofReader.cpuProfile(try PprofReader.decode(off)).samples.filter { $0.spanID == span })
+            }
         }
         return CPUProfile(samples: samples.samples, startNanos: first.startNanos, durationNanos: last.endNanos - first.startNanos,
-                          frequency: configuration.profiling.sampling.frequency)
+                          frequency: configuration.profiling.sampling.frequency, kind: .mixed)
     }
 
     private func window(_ rawID: String) throws -> ProfileWindow {
@@ -109,11 +123,13 @@ struct HTTPRoutes: Sendable {
         }
     }
 
+    /// Stacks for the page; in a mixed (span) profile both kinds are weighed in nanoseconds.
     private func flameStacks(_ profile: CPUProfile) -> [FlameStack] {
         profile.samples.map { sample in
             let frames = sample.frames.reversed()
+            let weight = profile.kind == .mixed && !sample.offCPU ? sample.count * profile.periodNanos : sample.count
             return FlameStack(frames: [sample.comm] + frames.map(\.function),
-                              kernel: [false] + frames.map { $0.mapping?.isKernel == true }, count: sample.count)
+                              kernel: [false] + frames.map { $0.mapping?.isKernel == true }, count: weight)
         }
     }
 
@@ -127,6 +143,8 @@ struct HTTPRoutes: Sendable {
         <li><a href="/flamegraph?seconds=10">/flamegraph?seconds=10</a> — flamegraph of the next 10 s (or <code>?id=WINDOW</code>)</li>
         <li><a href="/profiles">/profiles</a> — retained windows; <code>/profiles/ID</code> their pprof (<code>?format=folded</code>)</li>
         <li><code>/debug/pprof/profile?seconds=N[&amp;pid=P]</code> — pprof of the next N seconds (<code>go tool pprof</code>)</li>
+        <li><code>/debug/pprof/offcpu?seconds=N[&amp;pid=P]</code> — off-CPU time by stack of the next N seconds</li>
+        <li><code>/profiles?span_id=ID</code> — CPU and off-CPU stacks of one traced event (the exemplars' link)</li>
         <li><a href="/metrics">/metrics</a> — Prometheus / OpenMetrics</li>
         <li><a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a></li>
         </ul></body></html>

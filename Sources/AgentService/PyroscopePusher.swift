@@ -75,7 +75,8 @@ public final class PyroscopePusher: Sendable {
     public func finish(within seconds: Double) async {
         state.withLock { $0.closing = true }
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        while ContinuousClock.now < deadline, let window = next() {
+        // Newest first: the window closed by the shutdown matters most.
+        while ContinuousClock.now < deadline, let window = state.withLock({ $0.queue.popLast() }) {
             await deliver(window, deadline: deadline)
         }
         state.withLock { state in
@@ -136,18 +137,18 @@ public final class PyroscopePusher: Sendable {
         form.append(Data("\r\n--\(boundary)--\r\n".utf8))
 
         let name = "\(target.application).cpu{" + labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") + "}"
-        var components = URLComponents(string: target.url.hasSuffix("/") ? String(target.url.dropLast()) + "/ingest" : target.url + "/ingest")
-        components?.queryItems = [
-            URLQueryItem(name: "name", value: name),
-            URLQueryItem(name: "from", value: String(window.startNanos / 1_000_000_000)),
-            URLQueryItem(name: "until", value: String((window.endNanos + 999_999_999) / 1_000_000_000)),
-            URLQueryItem(name: "format", value: "pprof"),
-            URLQueryItem(name: "sampleRate", value: String(frequency)),
-            URLQueryItem(name: "spyName", value: "profiler-agent"),
-        ]
-        guard let url = components?.percentEncodedQuery.map({ _ in components!.url!.absoluteString }) else {
-            throw AgentError.invalidOption("bad Pyroscope URL \(target.url)")
-        }
+        guard var components = URLComponents(string: target.url) else { throw AgentError.invalidOption("bad Pyroscope URL \(target.url)") }
+        components.path = (components.path.hasSuffix("/") ? String(components.path.dropLast()) : components.path) + "/ingest"
+        components.fragment = nil
+        var allowed = CharacterSet.urlQueryAllowed
+        allowed.remove(charactersIn: "+&=;")
+        func encode(_ value: String) -> String { value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value }
+        components.percentEncodedQuery = [
+            ("name", name), ("from", String(window.startNanos / 1_000_000_000)),
+            ("until", String((window.endNanos + 999_999_999) / 1_000_000_000)), ("format", "pprof"),
+            ("sampleRate", String(frequency)), ("spyName", "profiler-agent"),
+        ].map { "\($0.0)=\(encode($0.1))" }.joined(separator: "&")
+        guard let url = components.url?.absoluteString else { throw AgentError.invalidOption("bad Pyroscope URL \(target.url)") }
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "multipart/form-data; boundary=\(boundary)")

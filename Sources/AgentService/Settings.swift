@@ -10,7 +10,11 @@ public struct Settings {
     public static let keys: Set<String> = [
         "listen", "window", "retain", "frequency", "pid", "cgroup", "comm", "exclude-kernel-threads", "node-name",
         "pyroscope-url", "pyroscope-app", "push-queue", "max-profile-seconds", "btf", "debug-dir",
+        "tracers", "offcpu-min-block", "syscall-top",
     ]
+
+    /// Keys that take several values (comma-separated in the environment).
+    static let listKeys: Set<String> = ["pid", "debug-dir", "tracers"]
 
     let flags: [String: [String]]
     let environment: [String: String]
@@ -35,6 +39,7 @@ public struct Settings {
         if let values = flags[key] { return (values, "--\(key)") }
         let env = Self.environmentName(key)
         if let value = environment[env] {
+            guard Self.listKeys.contains(key) else { return ([value], "$\(env)") }
             return (value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }, "$\(env)")
         }
         if key == "node-name", let value = environment["NODE_NAME"] { return ([value], "$NODE_NAME") }
@@ -56,7 +61,13 @@ public struct Settings {
 
     func seconds(_ key: String, default fallback: Double, in range: ClosedRange<Double>) throws(AgentError) -> Double {
         guard let (values, origin) = values(key), let raw = values.last else { return fallback }
-        guard let value = Double(raw.hasSuffix("s") ? String(raw.dropLast()) : raw), range.contains(value) else {
+        var number = raw, scale = 1.0
+        for (suffix, factor) in [("ms", 1e-3), ("us", 1e-6), ("s", 1.0)] where raw.hasSuffix(suffix) {
+            number = String(raw.dropLast(suffix.count))
+            scale = factor
+            break
+        }
+        guard let parsed = Double(number), case let value = parsed * scale, range.contains(value) else {
             throw .invalidOption("\(origin): '\(raw)' is not a number of seconds from \(range.lowerBound) to \(range.upperBound)")
         }
         return value

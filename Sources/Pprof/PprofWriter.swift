@@ -21,15 +21,21 @@ public struct PprofWriter {
     public func message(for profile: CPUProfile) -> Perftools_Profiles_Profile {
         var builder = Builder()
         var out = Perftools_Profiles_Profile()
-        out.sampleType = [
-            builder.valueType("samples", "count"),
-            builder.valueType("cpu", "nanoseconds"),
-        ]
-        out.periodType = builder.valueType("cpu", "nanoseconds")
-        out.period = profile.periodNanos
+        switch profile.kind {
+        case .cpu, .mixed:
+            out.sampleType = [builder.valueType("samples", "count"), builder.valueType("cpu", "nanoseconds")]
+            if profile.kind == .mixed { out.sampleType.append(builder.valueType("offcpu", "nanoseconds")) }
+            out.periodType = builder.valueType("cpu", "nanoseconds")
+            out.period = profile.periodNanos
+            out.defaultSampleType = builder.string("cpu")
+        case .offCPU:
+            out.sampleType = [builder.valueType("offcpu", "nanoseconds")]
+            out.periodType = builder.valueType("offcpu", "nanoseconds")
+            out.period = 1
+            out.defaultSampleType = builder.string("offcpu")
+        }
         out.timeNanos = profile.startNanos
         out.durationNanos = profile.durationNanos
-        out.defaultSampleType = builder.string("cpu")
 
         let pidKey = threadLabels ? builder.string("pid") : 0, tidKey = threadLabels ? builder.string("tid") : 0
         let commKey = builder.string("comm"), spanKey = builder.string("span_id")
@@ -37,7 +43,11 @@ public struct PprofWriter {
         for sample in profile.samples {
             var s = Perftools_Profiles_Sample()
             s.locationID = sample.frames.map { builder.location(for: $0) }
-            s.value = [sample.count, sample.count * profile.periodNanos]
+            switch profile.kind {
+            case .cpu: s.value = [sample.count, sample.count * profile.periodNanos]
+            case .offCPU: s.value = [sample.count]
+            case .mixed: s.value = sample.offCPU ? [0, 0, sample.count] : [sample.count, sample.count * profile.periodNanos, 0]
+            }
             var labels = threadLabels ? [label(pidKey, num: Int64(sample.pid)), label(tidKey, num: Int64(sample.tid))] : []
             labels.append(label(commKey, str: builder.string(sample.comm)))
             if sample.spanID != 0 { labels.append(label(spanKey, str: builder.string(spanIDString(sample.spanID)))) }

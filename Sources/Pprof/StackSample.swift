@@ -14,6 +14,8 @@ public struct StackSample: Sendable, Hashable {
     public var spanID: UInt64
     /// Further string labels (e.g. container_id), kept few and bounded by the caller.
     public var labels: [String: String]
+    /// An off-CPU stack: `count` is nanoseconds blocked, not samples.
+    public var offCPU: Bool = false
 
     public init(frames: [Frame], count: Int64, pid: Int32, tid: Int32, comm: String, spanID: UInt64 = 0, labels: [String: String] = [:]) {
         self.frames = frames
@@ -26,8 +28,19 @@ public struct StackSample: Sendable, Hashable {
     }
 }
 
-/// A CPU profile over one time range, ready to encode.
+/// What the values of a profile measure.
+public enum ProfileKind: Sendable {
+    /// CPU samples: types samples/count and cpu/nanoseconds.
+    case cpu
+    /// Off-CPU time: type offcpu/nanoseconds.
+    case offCPU
+    /// Both (the profile of one span): samples/count, cpu/nanoseconds, offcpu/nanoseconds.
+    case mixed
+}
+
+/// A profile over one time range, ready to encode.
 public struct CPUProfile: Sendable {
+    public var kind: ProfileKind = .cpu
     public var samples: [StackSample]
     /// Start of the range, nanoseconds since the Unix epoch.
     public var startNanos: Int64
@@ -35,7 +48,8 @@ public struct CPUProfile: Sendable {
     /// Sampling frequency in Hz; each sample stands for 1e9/frequency ns of CPU.
     public var frequency: Int
 
-    public init(samples: [StackSample], startNanos: Int64, durationNanos: Int64, frequency: Int) {
+    public init(samples: [StackSample], startNanos: Int64, durationNanos: Int64, frequency: Int, kind: ProfileKind = .cpu) {
+        self.kind = kind
         self.samples = samples
         self.startNanos = startNanos
         self.durationNanos = durationNanos

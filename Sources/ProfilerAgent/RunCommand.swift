@@ -62,6 +62,15 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Longest seconds= a profile request may ask for. (default: 60)")
     var maxProfileSeconds: String?
 
+    @Option(help: "Event tracers to attach, comma-separated: syscall, offcpu (or none). A tracer that cannot attach is reported once and left out. (default: syscall,offcpu)")
+    var tracers: String?
+
+    @Option(help: "Shortest off-CPU block counted, e.g. 1ms, 500us. (default: 1ms)")
+    var offcpuMinBlock: String?
+
+    @Option(help: "Syscalls with their own series in profiler_syscall_latency_seconds; the rest are syscall=\"other\". (default: 20)")
+    var syscallTop: String?
+
     @Option(help: "BTF file of the running kernel, for kernels without /sys/kernel/btf/vmlinux.")
     var btf: String?
 
@@ -90,6 +99,8 @@ struct RunCommand: AsyncParsableCommand {
             "node-name": nodeName.map { [$0] } ?? [], "pyroscope-url": pyroscopeUrl.map { [$0] } ?? [],
             "pyroscope-app": pyroscopeApp.map { [$0] } ?? [], "push-queue": pushQueue.map { [$0] } ?? [],
             "max-profile-seconds": maxProfileSeconds.map { [$0] } ?? [], "btf": btf.map { [$0] } ?? [], "debug-dir": debugDir,
+            "tracers": tracers.map { $0.split(separator: ",").map(String.init) + ($0.isEmpty ? ["none"] : []) } ?? [],
+            "offcpu-min-block": offcpuMinBlock.map { [$0] } ?? [], "syscall-top": syscallTop.map { [$0] } ?? [],
         ], environment: ProcessInfo.processInfo.environment, configPath: config)
 
         return try DaemonConfiguration(settings: settings)

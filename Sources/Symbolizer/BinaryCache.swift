@@ -58,7 +58,9 @@ public final class BinaryCache: Sendable {
                 lastError = error
             }
         }
-        remember(key, .failed(lastError))
+        // An unopenable file may be transient (the process just exited): only
+        // failures of the content (malformed, unsupported) are remembered.
+        if case .cannotOpen = lastError {} else { remember(key, .failed(lastError)) }
         return .failure(lastError)
     }
 

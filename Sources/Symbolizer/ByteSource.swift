@@ -40,7 +40,8 @@ public final class FileByteSource: ByteSource {
 
     /// Opens `path` read-only. Throws `.cannotOpen` naming the errno text.
     public init(path: String) throws(ELFError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: a FIFO planted where a binary or debug file is expected must not hang us.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         var st = stat()
         guard fstat(fd, &st) == 0 else {

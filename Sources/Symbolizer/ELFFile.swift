@@ -40,6 +40,9 @@ public struct ELFFile: Sendable {
     /// The `.gnu_debuglink` file name and CRC, when present.
     public let debugLink: (name: String, crc: UInt32)?
 
+    /// Largest symbol or string table read (bounds memory on hostile files).
+    public static let maximumTableBytes: UInt64 = 512 << 20
+
     static let sectionSymtab: UInt32 = 2
     static let sectionStrtab: UInt32 = 3
     static let sectionNote: UInt32 = 7
@@ -165,6 +168,9 @@ public struct ELFFile: Sendable {
             }
             let strings = sections[Int(table.link)]
             guard strings.type != Self.sectionNobits, table.type != Self.sectionNobits else { continue }
+            guard table.size <= Self.maximumTableBytes, strings.size <= Self.maximumTableBytes else {
+                throw .unsupported("symbol table \(table.name) larger than \(Self.maximumTableBytes >> 20) MiB")
+            }
             let symbols = try Self.readRange(source, offset: table.offset, size: table.size, what: "symbol table \(table.name)")
             let names = try Self.readRange(source, offset: strings.offset, size: strings.size, what: "string table \(strings.name)")
             let allocated = sections.map { $0.flags & 0x2 != 0 }  // SHF_ALLOC

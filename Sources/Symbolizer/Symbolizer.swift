@@ -1,3 +1,5 @@
+import Dispatch
+
 /// Turns raw stack addresses into frames: user addresses through the
 /// process's mappings and ELF symbols, kernel addresses through kallsyms.
 ///
@@ -15,6 +17,12 @@ public final class Symbolizer: Sendable {
     public let options: Options
     public let binaries: BinaryCache
     private let kernel = Locked<Result<KallsymsTable, SymbolizerError>?>(nil)
+    /// The last maps read of each process, so samples taken just before a
+    /// process exited still symbolise (its binaries are in `binaries`).
+    private let recentMaps = Locked<[Int32: (maps: ProcessMaps, readAt: UInt64)]>([:])
+    /// How long the maps of an exited process are kept, and how many processes at most.
+    static let recentMapsSeconds: UInt64 = 60
+    static let recentMapsLimit = 4096
 
     public init(options: Options = Options()) {
         self.options = options
@@ -46,6 +54,29 @@ public final class Symbolizer: Sendable {
     public func process(_ pid: Int32) -> ProcessSymbols {
         ProcessSymbols(pid: pid, symbolizer: self)
     }
+
+    func remember(_ maps: ProcessMaps, of pid: Int32) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        recentMaps.withLock { recent in
+            if recent.count >= Self.recentMapsLimit {
+                recent = recent.filter { now - $0.value.readAt < Self.recentMapsSeconds * 1_000_000_000 }
+                if recent.count >= Self.recentMapsLimit { recent.removeAll() }
+            }
+            recent[pid] = (maps, now)
+        }
+    }
+
+    func recalled(_ pid: Int32) -> ProcessMaps? {
+        let now = DispatchTime.now().uptimeNanoseconds
+        return recentMaps.withLock { recent in
+            guard let entry = recent[pid] else { return nil }
+            guard now - entry.readAt < Self.recentMapsSeconds * 1_000_000_000 else {
+                recent[pid] = nil
+                return nil
+            }
+            return entry.maps
+        }
+    }
 }
 
 /// User-space symbolisation for one process, from one read of its maps.
@@ -64,8 +95,10 @@ public final class ProcessSymbols {
         do {
             maps = try ProcessMaps.read(pid: pid, procRoot: symbolizer.options.procRoot)
             unavailable = nil
+            symbolizer.remember(maps, of: pid)
         } catch {
-            maps = ProcessMaps(parsing: [])
+            // Gone: use its last known maps (binaries already parsed resolve from the cache).
+            maps = symbolizer.recalled(pid) ?? ProcessMaps(parsing: [])
             unavailable = error
         }
     }
@@ -75,7 +108,7 @@ public final class ProcessSymbols {
     /// call instruction, as a return address may already point past the caller.
     public func frame(_ address: UInt64, isReturnAddress: Bool) -> Frame {
         guard let mapping = maps.mapping(containing: address) else {
-            let name = unavailable == nil ? "[unknown]" : "[exited process]"
+            let name = unavailable == nil || !maps.mappings.isEmpty ? "[unknown]" : "[exited process]"
             return Frame(function: name, systemName: name, address: address, mapping: nil)
         }
         guard mapping.isFile else {

@@ -144,3 +144,19 @@ final class ProfileRoundTripTests: XCTestCase {
         XCTAssertEqual(withoutThreads[0].labels["span_id"], "000000000000feed")
     }
 }
+
+final class SampleHubCancellationTests: XCTestCase {
+    func testCancelledRequestFreesItsSlot() async throws {
+        let hub = SampleHub(capacity: 1)
+        let waiting = Task { try await hub.collect(seconds: 60) }
+        try await Task.sleep(for: .milliseconds(50))
+        XCTAssertEqual(hub.waiting, 1)
+        waiting.cancel()
+        _ = try await waiting.value
+        XCTAssertEqual(hub.waiting, 0)
+        async let next = hub.collect(seconds: 0.05)
+        try await Task.sleep(for: .milliseconds(100))
+        hub.publish([])
+        _ = try await next  // accepted: the slot was free
+    }
+}

@@ -15,24 +15,7 @@ final class RecordTests: AgentTestCase {
 
         XCTAssertTrue(samples.allSatisfy { $0.numericLabels["pid"] == Int64(pid) }, "the pid filter let other processes through")
         XCTAssertTrue(samples.allSatisfy { $0.labels["comm"] == "cpu_split" && $0.numericLabels["tid"] == Int64(pid) })
-        let total = samples.reduce(0) { $0 + $1.count }
-        XCTAssertGreaterThan(total, 300, "5 s at 97 Hz of a busy thread should give ~485 samples")
-
-        var full: Int64 = 0, threeQuarters: Int64 = 0, oneQuarter: Int64 = 0
-        for sample in samples {
-            let user = sample.userFunctions
-            guard user.count >= 4, ["spin_dispatch", "run_workload", "main"] == Array(user[1...3]) else { continue }
-            switch user[0] {
-            case "burn_three_quarters": threeQuarters += sample.count
-            case "burn_one_quarter": oneQuarter += sample.count
-            default: continue
-            }
-            full += sample.count
-        }
-        let fullShare = Double(full) / Double(total)
-        XCTAssertGreaterThanOrEqual(fullShare, 0.95, "only \(full) of \(total) samples carry main→run_workload→spin_dispatch→burn_*")
-        let split = Double(threeQuarters) / Double(threeQuarters + oneQuarter) * 100
-        XCTAssertEqual(split, 75, accuracy: 5, "split \(threeQuarters):\(oneQuarter)")
+        assertCPUSplit(samples)
 
         // The real consumer must read it and list both functions.
         guard let go = TestEnvironment.which("go") else { throw ReferenceToolMissing(name: "go") }

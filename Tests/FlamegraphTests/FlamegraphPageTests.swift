@@ -163,6 +163,16 @@ final class FlamegraphPageTests: XCTestCase {
         for name in Self.hostile { XCTAssertTrue(names.contains(name), "missing \(name.debugDescription)") }
     }
 
+    func testQuoteWithCombiningMarkCannotLeaveAnAttribute() {
+        // One Character ("\"" + U+0301) that is not equal to "\"" but starts with a quote byte.
+        let hostile = "x\"\u{301} onmouseover=alert(1) y"
+        XCTAssertFalse(HTML.escape(hostile).unicodeScalars.contains("\""), "a raw quote survived escaping")
+        let page = FlamegraphPage.html(title: hostile, stacks: [FlameStack(frames: ["app", hostile], count: 5)])
+        // Compare code units, not Characters (the mark would merge with the next one).
+        XCTAssertNotNil(page.range(of: "x&quot;\u{301} onmouseover", options: .literal), "the name must appear escaped")
+        XCTAssertNil(page.range(of: "=\"x\"\u{301}", options: .literal), "an attribute value ends at the injected quote")
+    }
+
     func testEmptyProfile() throws {
         let page = FlamegraphPage.html(title: "empty", stacks: [])
         XCTAssertTrue(page.contains("No samples"))

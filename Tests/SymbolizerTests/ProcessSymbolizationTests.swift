@@ -70,6 +70,20 @@ final class ProcessSymbolizationTests: XCTestCase {
         XCTAssertEqual(frame.mapping?.path, copy)
     }
 
+    func testProcessThatJustExitedStillSymbolisesFromItsLastMaps() throws {
+        let path = TestEnvironment.fixture("cpu_split")
+        let process = try startFixture(path)
+        let pid = process.processIdentifier
+        let address = try runtimeAddress(of: "burn_one_quarter", binary: path, pid: pid)
+        let symbolizer = Symbolizer()
+        XCTAssertEqual(symbolizer.process(pid).frame(address, isReturnAddress: false).function, "burn_one_quarter")
+        process.terminate()
+        process.waitUntilExit()
+        let view = symbolizer.process(pid)
+        XCTAssertNotNil(view.unavailable, "the process is gone")
+        XCTAssertEqual(view.frame(address, isReturnAddress: false).function, "burn_one_quarter")
+    }
+
     func testExitedProcessYieldsPlaceholderFrames() throws {
         let process = try Command.start("/bin/true", [])
         process.waitUntilExit()

@@ -1,0 +1,91 @@
+import CBPF
+import Foundation
+
+/// What the off-CPU tracer records.
+public struct OffCPUConfiguration: Sendable {
+    /// Blocks shorter than this are not counted.
+    public var minimumBlockNanoseconds: UInt64 = 1_000_000
+    public var countEntries: UInt32 = 16384
+    public var stackEntries: UInt32 = 16384
+    public var excludeKernelThreads = true
+    public init() {}
+}
+
+/// Off-CPU time by stack (`bpf/offcpu.bpf.c` on sched_switch): a `StackSource`
+/// whose counts are nanoseconds blocked, labelled with the thread's span.
+public final class OffCPUSource: StackSource {
+    public let configuration: OffCPUConfiguration
+    private let shared: SharedSpanMaps
+    private let filterByPID: Bool
+    private var skeleton: UnsafeMutablePointer<offcpu_bpf>?
+    private var links: [OpaquePointer] = []
+    private var missingStacks: UInt64 = 0
+    public private(set) var variant: AttachVariant?
+
+    public init(configuration: OffCPUConfiguration, shared: SharedSpanMaps, filterByPID: Bool) {
+        self.configuration = configuration
+        self.shared = shared
+        self.filterByPID = filterByPID
+    }
+
+    deinit { stop() }
+
+    public func start() throws(AgentError) {
+        var lastError = AgentError.attachFailed(program: "offcpu", reason: "not attempted")
+        for candidate in [AttachVariant.tpBTF, .rawTP] {
+            do {
+                try load(candidate)
+                variant = candidate
+                return
+            } catch {
+                lastError = error
+                stop()
+            }
+        }
+        throw lastError
+    }
+
+    private func load(_ variant: AttachVariant) throws(AgentError) {
+        BPFLog.clear()
+        guard let skel = offcpu_bpf__open() else {
+            throw .bpfLoadFailed(object: "offcpu", reason: errnoText(errno), verifierLog: BPFLog.tail())
+        }
+        skeleton = skel
+        let progs = skel.pointee.progs
+        bpf_program__set_autoload(variant == .tpBTF ? progs.offcpu_switch_raw : progs.offcpu_switch_btf, false)
+        let rodata = skel.pointee.rodata!
+        rodata.pointee.filter_by_pid = filterByPID
+        rodata.pointee.exclude_kernel_threads = configuration.excludeKernelThreads
+        rodata.pointee.min_block_ns = configuration.minimumBlockNanoseconds
+        rodata.pointee.span_salt = spanSalt()
+        let maps = skel.pointee.maps
+        if bpf_map__reuse_fd(maps.target_pids, shared.targetPIDs) != 0 || bpf_map__reuse_fd(maps.syscall_spans, shared.syscallSpans) != 0 {
+            throw .bpfLoadFailed(object: "offcpu", reason: "cannot share the span maps: \(errnoText(errno))", verifierLog: [])
+        }
+        bpf_map__set_max_entries(maps.offcpu_counts, configuration.countEntries)
+        bpf_map__set_max_entries(maps.offcpu_stacks, configuration.stackEntries)
+        let err = offcpu_bpf__load(skel)
+        guard err == 0 else { throw .bpfLoadFailed(object: "offcpu (\(variant.rawValue))", reason: errnoText(err), verifierLog: BPFLog.tail()) }
+        links = try attachAutoloaded([progs.offcpu_switch_btf, progs.offcpu_switch_raw], object: "offcpu")
+    }
+
+    public func stop() {
+        for link in links { bpf_link__destroy(link) }
+        links.removeAll()
+        if let skeleton { offcpu_bpf__destroy(skeleton) }
+        skeleton = nil
+    }
+
+    public func drain() throws(AgentError) -> [RawStack] {
+        guard let skeleton else { return [] }
+        let maps = StackCountMaps(counts: bpf_map__fd(skeleton.pointee.maps.offcpu_counts),
+                                  stacks: bpf_map__fd(skeleton.pointee.maps.offcpu_stacks),
+                                  capacity: Int(configuration.countEntries), name: "offcpu_counts")
+        return try maps.drain(missing: &missingStacks)
+    }
+
+    public func statistics() -> SamplingStatistics {
+        guard let skeleton else { return SamplingStatistics() }
+        return StackCountMaps.statistics(bpf_map__fd(skeleton.pointee.maps.offcpu_stats), missing: missingStacks)
+    }
+}

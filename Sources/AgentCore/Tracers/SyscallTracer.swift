@@ -1,0 +1,113 @@
+import CBPF
+import Foundation
+
+/// Syscall latency (`bpf/syscalls.bpf.c`): opens a span per syscall on every
+/// thread (the CPU and off-CPU samplers label the thread's stacks with it) and
+/// counts durations in log2 buckets per syscall number, with an exemplar per bucket.
+public final class SyscallTracer {
+    private var skeleton: UnsafeMutablePointer<syscalls_bpf>?
+    private var links: [OpaquePointer] = []
+    public private(set) var variant: AttachVariant?
+
+    public init() {}
+    deinit { stop() }
+
+    /// Loads and attaches, sharing the sampler's span and pid-filter maps.
+    public func start(shared: SharedSpanMaps, filterByPID: Bool) throws(AgentError) {
+        var lastError = AgentError.attachFailed(program: "syscalls", reason: "not attempted")
+        for candidate in [AttachVariant.tpBTF, .rawTP] {
+            do {
+                try load(candidate, shared: shared, filterByPID: filterByPID)
+                variant = candidate
+                return
+            } catch {
+                lastError = error
+                stop()
+            }
+        }
+        throw lastError
+    }
+
+    private func load(_ variant: AttachVariant, shared: SharedSpanMaps, filterByPID: Bool) throws(AgentError) {
+        BPFLog.clear()
+        guard let skel = syscalls_bpf__open() else {
+            throw .bpfLoadFailed(object: "syscalls", reason: errnoText(errno), verifierLog: BPFLog.tail())
+        }
+        skeleton = skel
+        let progs = skel.pointee.progs
+        let btf = [progs.syscall_enter_btf, progs.syscall_exit_btf, progs.syscall_task_exit_btf]
+        let raw = [progs.syscall_enter_raw, progs.syscall_exit_raw, progs.syscall_task_exit_raw]
+        for program in variant == .tpBTF ? raw : btf { bpf_program__set_autoload(program, false) }
+        skel.pointee.rodata.pointee.filter_by_pid = filterByPID
+        skel.pointee.rodata.pointee.span_salt = spanSalt()
+        if bpf_map__reuse_fd(skel.pointee.maps.target_pids, shared.targetPIDs) != 0
+            || bpf_map__reuse_fd(skel.pointee.maps.syscall_spans, shared.syscallSpans) != 0 {
+            throw .bpfLoadFailed(object: "syscalls", reason: "cannot share the span maps: \(errnoText(errno))", verifierLog: [])
+        }
+        let err = syscalls_bpf__load(skel)
+        guard err == 0 else { throw .bpfLoadFailed(object: "syscalls (\(variant.rawValue))", reason: errnoText(err), verifierLog: BPFLog.tail()) }
+        links = try attachAutoloaded(variant == .tpBTF ? btf : raw, object: "syscalls")
+    }
+
+    public func stop() {
+        for link in links { bpf_link__destroy(link) }
+        links.removeAll()
+        if let skeleton { syscalls_bpf__destroy(skeleton) }
+        skeleton = nil
+    }
+
+    /// The histograms as they stand (cumulative since start).
+    public func snapshot() -> SyscallLatencySnapshot? {
+        guard let skeleton else { return nil }
+        let maps = skeleton.pointee.maps
+        let buckets = Int(LATENCY_BUCKETS), slots = Int(SYSCALL_SLOTS)
+        let counts = readArrayMap(bpf_map__fd(maps.syscall_hist), count: slots * buckets, zero: UInt64(0))
+        let sums = readArrayMap(bpf_map__fd(maps.syscall_sum_ns), count: slots, zero: UInt64(0))
+        let exemplars = readArrayMap(bpf_map__fd(maps.syscall_exemplars), count: slots * buckets, zero: latency_exemplar())
+        var series: [SyscallLatencySnapshot.Series] = []
+        for nr in 0..<slots {
+            let row = counts[nr * buckets..<(nr + 1) * buckets]
+            guard row.contains(where: { $0 > 0 }) else { continue }
+            series.append(.init(
+                number: nr, buckets: Array(row), sumNanoseconds: sums[nr],
+                exemplars: (0..<buckets).map { i in
+                    let e = exemplars[nr * buckets + i]
+                    return e.span_id == 0 ? nil : LatencyExemplar(spanID: e.span_id, durationNanoseconds: e.duration_ns, endMonotonicNanoseconds: e.end_ns)
+                }))
+        }
+        return SyscallLatencySnapshot(series: series)
+    }
+}
+
+/// One event kept as a histogram bucket's exemplar.
+public struct LatencyExemplar: Sendable, Equatable {
+    public var spanID: UInt64
+    public var durationNanoseconds: UInt64
+    /// CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns) at the event's end.
+    public var endMonotonicNanoseconds: UInt64
+}
+
+/// Syscall latency histograms by syscall number.
+public struct SyscallLatencySnapshot: Sendable {
+    public struct Series: Sendable {
+        public var number: Int
+        /// Non-cumulative counts per bucket (`LatencyBuckets.upperBounds`, last = +Inf).
+        public var buckets: [UInt64]
+        public var sumNanoseconds: UInt64
+        public var exemplars: [LatencyExemplar?]
+        public var count: UInt64 { buckets.reduce(0, +) }
+    }
+    public var series: [Series]
+}
+
+/// The shared bucket layout of all latency histograms (bpf/latency.h).
+public enum LatencyBuckets {
+    /// Upper bounds in seconds: 2^i µs for i in 0..<(LATENCY_BUCKETS-1), then +Inf.
+    public static let upperBounds: [Double] = (0..<Int(LATENCY_BUCKETS) - 1).map { pow(2, Double($0)) / 1e6 } + [.infinity]
+}
+
+/// The name of a syscall number on this architecture ("syscall_N" when unknown).
+public func syscallName(_ number: Int) -> String {
+    if number == Int(SYSCALL_SLOTS) - 1 { return "other" }
+    return x86_64SyscallNames[number] ?? "syscall_\(number)"
+}

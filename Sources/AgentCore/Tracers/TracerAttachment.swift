@@ -1,0 +1,42 @@
+import CBPF
+import Foundation
+
+/// How a tracer's programs reached the kernel: BTF-typed tracepoints (preferred)
+/// or raw tracepoints (older kernels, or where tp_btf is refused).
+public enum AttachVariant: String, Sendable {
+    case tpBTF = "tp_btf"
+    case rawTP = "raw_tp"
+}
+
+/// Attaches every program of a loaded object that is set to autoload and
+/// returns the links; on failure destroys what was attached and throws.
+func attachAutoloaded(_ programs: [OpaquePointer?], object: String) throws(AgentError) -> [OpaquePointer] {
+    var links: [OpaquePointer] = []
+    for case let program? in programs where bpf_program__autoload(program) {
+        guard let link = bpf_program__attach(program) else {
+            let name = String(cString: bpf_program__name(program))
+            for link in links { bpf_link__destroy(link) }
+            throw .attachFailed(program: "\(object)/\(name)", reason: errnoText(errno))
+        }
+        links.append(link)
+    }
+    return links
+}
+
+/// Reads a whole BPF array map with one batched lookup (falling back to one
+/// lookup per element on kernels without batch operations).
+func readArrayMap<Value: BitwiseCopyable>(_ fd: Int32, count: Int, zero: Value) -> [Value] {
+    var keys = [UInt32](repeating: 0, count: count)
+    var values = [Value](repeating: zero, count: count)
+    var n = UInt32(count), next: UInt32 = 0
+    var options = bpf_map_batch_opts()
+    options.sz = MemoryLayout<bpf_map_batch_opts>.size
+    let err = bpf_map_lookup_batch(fd, nil, &next, &keys, &values, &n, &options)
+    if (err == 0 || errno == ENOENT) && Int(n) == count { return values }
+    for i in 0..<count {
+        var key = UInt32(i)
+        var value = zero
+        if bpf_map_lookup_elem(fd, &key, &value) == 0 { values[i] = value }
+    }
+    return values
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Latency histogram layout shared by the tracers and the agent. */
+#ifndef LATENCY_H
+#define LATENCY_H
+
+/* Buckets: le = 2^i microseconds for i in [0, LATENCY_BUCKETS-2] (1 us .. ~2.1 s), then +Inf. */
+#define LATENCY_BUCKETS 23
+/* Syscall numbers counted individually; larger ones share the last row. */
+#define SYSCALL_SLOTS 512
+
+/* The most recent event seen in one histogram bucket. */
+struct latency_exemplar {
+	__u64 span_id;
+	__u64 duration_ns;
+	__u64 end_ns; /* bpf_ktime_get_ns() */
+};
+
+enum syscall_stat {
+	SYSCALL_STAT_EVENTS = 0,  /* syscalls measured */
+	SYSCALL_STAT_SPANS_FULL,  /* syscall_spans full: not measured */
+	SYSCALL_STAT_COUNT,
+};
+
+#endif /* LATENCY_H */

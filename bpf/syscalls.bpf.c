@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Syscall latency: sys_enter opens a span for the thread, sys_exit closes it
+ * and counts the duration in a log2 histogram per syscall number, keeping the
+ * latest event of every bucket as its exemplar. tp_btf programs, with raw_tp
+ * twins for kernels where tp_btf does not attach (the agent loads one pair). */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "latency.h"
+#include "maps.bpf.h"
+#include "span.bpf.h"
+#include "hist.bpf.h"
+
+const volatile bool filter_by_pid = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SYSCALL_SLOTS * LATENCY_BUCKETS);
+	__type(key, __u32);
+	__type(value, __u64);
+} syscall_hist SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SYSCALL_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} syscall_sum_ns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SYSCALL_SLOTS * LATENCY_BUCKETS);
+	__type(key, __u32);
+	__type(value, struct latency_exemplar);
+} syscall_exemplars SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SYSCALL_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} syscall_stats SEC(".maps");
+
+static __always_inline int on_enter(long id)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 pid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+	if (filter_by_pid && !bpf_map_lookup_elem(&target_pids, &pid))
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	struct thread_span span = {
+		.span_id = new_span_id(now),
+		.start_ns = now,
+		.kind = SPAN_SYSCALL,
+		.detail = id < 0 || id >= SYSCALL_SLOTS ? SYSCALL_SLOTS - 1 : (__u32)id,
+	};
+	if (bpf_map_update_elem(&syscall_spans, &tid, &span, BPF_ANY))
+		stat_inc(&syscall_stats, SYSCALL_STAT_SPANS_FULL);
+	return 0;
+}
+
+static __always_inline int on_exit(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct thread_span *open = bpf_map_lookup_elem(&syscall_spans, &tid);
+	if (!open)
+		return 0;
+	struct thread_span span = *open;
+	bpf_map_delete_elem(&syscall_spans, &tid);
+
+	__u64 now = bpf_ktime_get_ns();
+	__u64 duration = now - span.start_ns;
+	__u32 nr = span.detail < SYSCALL_SLOTS ? span.detail : SYSCALL_SLOTS - 1;
+	__u32 index = nr * LATENCY_BUCKETS + latency_bucket(duration);
+
+	__u64 *count = bpf_map_lookup_elem(&syscall_hist, &index);
+	if (count)
+		__sync_fetch_and_add(count, 1);
+	__u64 *sum = bpf_map_lookup_elem(&syscall_sum_ns, &nr);
+	if (sum)
+		__sync_fetch_and_add(sum, duration);
+	struct latency_exemplar *exemplar = bpf_map_lookup_elem(&syscall_exemplars, &index);
+	if (exemplar) {
+		exemplar->span_id = span.span_id;
+		exemplar->duration_ns = duration;
+		exemplar->end_ns = now;
+	}
+	stat_inc(&syscall_stats, SYSCALL_STAT_EVENTS);
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(syscall_enter_btf, struct pt_regs *regs, long id)
+{
+	return on_enter(id);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(syscall_exit_btf, struct pt_regs *regs, long ret)
+{
+	return on_exit();
+}
+
+SEC("raw_tp/sys_enter")
+int BPF_PROG(syscall_enter_raw, struct pt_regs *regs, long id)
+{
+	return on_enter(id);
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(syscall_exit_raw, struct pt_regs *regs, long ret)
+{
+	return on_exit();
+}
+
+/* Threads that exit inside a syscall (exit, exit_group) never reach sys_exit. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(syscall_task_exit_btf, struct task_struct *task)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_delete_elem(&syscall_spans, &tid);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(syscall_task_exit_raw, struct task_struct *task)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_delete_elem(&syscall_spans, &tid);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
