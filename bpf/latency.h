@@ -15,6 +15,20 @@ struct latency_exemplar {
 	__u64 end_ns; /* bpf_ktime_get_ns() */
 };
 
+/* Block I/O histogram key: device (MKDEV) and operation. */
+struct io_key {
+	__u32 dev;
+	__u32 op; /* REQ_OP_*: 0 read, 1 write, 2 flush, 3 discard, ... */
+};
+
+/* One device/operation's histogram, with an exemplar per bucket. */
+struct io_histogram {
+	__u64 buckets[LATENCY_BUCKETS];
+	__u64 sum_ns;
+	__u64 bytes;
+	struct latency_exemplar exemplars[LATENCY_BUCKETS];
+};
+
 enum syscall_stat {
 	SYSCALL_STAT_EVENTS = 0,  /* syscalls measured */
 	SYSCALL_STAT_SPANS_FULL,  /* syscall_spans full: not measured */

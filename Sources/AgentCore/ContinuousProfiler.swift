@@ -22,7 +22,7 @@ public struct ContinuousOptions: Sendable {
 
 /// The event tracers `run` can attach.
 public enum TracerKind: String, Sendable, CaseIterable, Comparable {
-    case syscall, offcpu
+    case syscall, offcpu, io
     public static func < (a: TracerKind, b: TracerKind) -> Bool { a.rawValue < b.rawValue }
 }
 
@@ -61,6 +61,7 @@ public final class ContinuousProfiler: @unchecked Sendable {
     private let source: FramePointerStackSource
     private var offCPU: OffCPUSource?
     private let syscalls = Locked<SyscallTracerBox?>(nil)
+    private let blockIO = Locked<BlockIOTracerBox?>(nil)
     private let report: @Sendable (String) -> Void
     private let symbolizer: Symbolizer
     private let metadata: ProcessMetadata
@@ -106,6 +107,11 @@ public final class ContinuousProfiler: @unchecked Sendable {
                     try tracer.start()
                     offCPU = tracer
                     outcomes[kind] = .success(tracer.variant ?? .tpBTF)
+                case .io:
+                    let tracer = BlockIOTracer()
+                    try tracer.start(shared: shared, filterByPID: filter)
+                    blockIO.withLock { $0 = BlockIOTracerBox(tracer: tracer) }
+                    outcomes[kind] = .success(tracer.variant ?? .tpBTF)
                 }
             } catch {
                 outcomes[kind] = .failure(error)
@@ -119,6 +125,11 @@ public final class ContinuousProfiler: @unchecked Sendable {
         }
     }
 
+    /// The block I/O latency histograms, if that tracer runs.
+    public func blockIOLatency() -> [BlockIOSeries]? {
+        blockIO.withLock { $0?.tracer.snapshot() }
+    }
+
     /// The syscall latency histograms, if that tracer runs.
     public func syscallLatency() -> SyscallLatencySnapshot? {
         syscalls.withLock { $0?.tracer.snapshot() }
@@ -126,6 +137,10 @@ public final class ContinuousProfiler: @unchecked Sendable {
 
     private func detachTracers() {
         syscalls.withLock { box in
+            box?.tracer.stop()
+            box = nil
+        }
+        blockIO.withLock { box in
             box?.tracer.stop()
             box = nil
         }
@@ -280,4 +295,10 @@ public final class ContinuousProfiler: @unchecked Sendable {
 final class SyscallTracerBox: @unchecked Sendable {
     let tracer: SyscallTracer
     init(tracer: SyscallTracer) { self.tracer = tracer }
+}
+
+/// The block I/O tracer, locked like the syscall one.
+final class BlockIOTracerBox: @unchecked Sendable {
+    let tracer: BlockIOTracer
+    init(tracer: BlockIOTracer) { self.tracer = tracer }
 }

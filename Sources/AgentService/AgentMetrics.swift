@@ -64,6 +64,9 @@ struct AgentMetrics {
         if let snapshot = profiler.syscallLatency() {
             families.append(LatencyMetrics(topSyscalls: topSyscalls).syscallFamily(snapshot))
         }
+        if let series = profiler.blockIOLatency() {
+            families += LatencyMetrics(topSyscalls: topSyscalls).blockIOFamilies(series)
+        }
         return families
     }
 }

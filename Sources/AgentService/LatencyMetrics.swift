@@ -52,6 +52,36 @@ struct LatencyMetrics {
     }
 }
 
+extension LatencyMetrics {
+    func blockIOFamilies(_ series: [BlockIOSeries]) -> [MetricFamily] {
+        let clock = MonotonicToWall()
+        var samples: [MetricSample] = [], bytes: [([(String, String)], Double)] = []
+        for s in series.sorted(by: { ($0.device, $0.operation) < ($1.device, $1.operation) }) {
+            let labels = [("device", s.device), ("op", s.operation)]
+            var cumulative: UInt64 = 0
+            for (i, bound) in LatencyBuckets.upperBounds.enumerated() {
+                cumulative += s.buckets[i]
+                var exemplar: Exemplar?
+                if s.buckets[i] > 0, let e = s.exemplars[i] {
+                    exemplar = Exemplar(labels: ["span_id": String(format: "%016llx", e.spanID)],
+                                        value: Double(e.durationNanoseconds) / 1e9, timestamp: clock.wall(e.endMonotonicNanoseconds))
+                }
+                samples.append(MetricSample(suffix: "_bucket", labels: labels + [("le", bound.isInfinite ? "+Inf" : "\(bound)")],
+                                            value: Double(cumulative), exemplar: exemplar))
+            }
+            samples.append(MetricSample(suffix: "_sum", labels: labels, value: Double(s.sumNanoseconds) / 1e9))
+            samples.append(MetricSample(suffix: "_count", labels: labels, value: Double(cumulative)))
+            bytes.append((labels, Double(s.bytes)))
+        }
+        return [
+            MetricFamily(name: "profiler_block_io_latency_seconds",
+                         help: "Block I/O latency from issue to completion, by device and operation; exemplars: the issuing syscall's span.",
+                         kind: .histogram, unit: "seconds", samples: samples),
+            .counter("profiler_block_io_bytes", "Bytes completed by block I/O requests, by device and operation.", bytes),
+        ]
+    }
+}
+
 /// Converts CLOCK_MONOTONIC nanoseconds (BPF time) to Unix seconds.
 struct MonotonicToWall {
     let offset: Double

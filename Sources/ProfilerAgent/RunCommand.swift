@@ -62,7 +62,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Longest seconds= a profile request may ask for. (default: 60)")
     var maxProfileSeconds: String?
 
-    @Option(help: "Event tracers to attach, comma-separated: syscall, offcpu (or none). A tracer that cannot attach is reported once and left out. (default: syscall,offcpu)")
+    @Option(help: "Event tracers to attach, comma-separated: syscall, offcpu, io (or none). A tracer that cannot attach is reported once and left out. (default: syscall,offcpu,io)")
     var tracers: String?
 
     @Option(help: "Shortest off-CPU block counted, e.g. 1ms, 500us. (default: 1ms)")

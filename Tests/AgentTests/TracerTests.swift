@@ -90,12 +90,47 @@ final class TracerTests: AgentTestCase {
         XCTAssertTrue(pprof.output.contains("wait_for_pipe"), pprof.output)
     }
 
+    /// The whole-disk name of the device holding `path` ("vda" for /dev/vda1 too).
+    func diskName(of path: String) throws -> String {
+        var st = stat()
+        XCTAssertEqual(stat(path, &st), 0)
+        let major = (st.st_dev >> 8) & 0xfff | (st.st_dev >> 32) & ~0xfff, minor = st.st_dev & 0xff | (st.st_dev >> 12) & ~0xff
+        var sys = URL(fileURLWithPath: "/sys/dev/block/\(major):\(minor)").resolvingSymlinksInPath()
+        if FileManager.default.fileExists(atPath: sys.appendingPathComponent("partition").path) { sys.deleteLastPathComponent() }
+        return sys.lastPathComponent
+    }
+
+    func testDirectWritesAreCountedForTheirDevice() throws {
+        let agent = try DaemonProcess(["--tracers", "syscall,io"])
+        // /tmp may be tmpfs: write under the package's build folder, on a real disk.
+        let directory = TestEnvironment.packageRoot.appendingPathComponent(".build/io-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("direct.bin").path
+        let device = try diskName(of: directory.path)
+        func writes() throws -> Double {
+            let text = try agent.getText("/metrics")
+            let line = text.split(separator: "\n").first { $0.hasPrefix("profiler_block_io_latency_seconds_count{device=\"\(device)\",op=\"write\"}") }
+            return Double(line?.split(separator: " ").last ?? "0") ?? 0
+        }
+        let before = try writes()
+        let dd = try Command.run("/bin/dd", ["if=/dev/zero", "of=\(file)", "bs=4096", "count=200", "oflag=direct"])
+        XCTAssertEqual(dd.status, 0, dd.stderr)
+        Thread.sleep(forTimeInterval: 0.5)
+        let after = try writes()
+        XCTAssertGreaterThanOrEqual(after - before, 200, "200 direct writes to \(device) must be counted")
+        let metrics = try agent.getText("/metrics", accept: "application/openmetrics-text; version=1.0.0")
+        XCTAssertTrue(metrics.contains("profiler_block_io_latency_seconds_bucket{device=\"\(device)\",op=\"write\",le="))
+        XCTAssertTrue(metrics.contains("profiler_block_io_bytes_total{device=\"\(device)\",op=\"write\"}"))
+    }
+
     func testAccuracyWithEveryTracerOn() throws {
         let fixture = try startFixture("cpu_split")
         let agent = try DaemonProcess([])
         let metrics = try agent.getText("/metrics")
         XCTAssertTrue(metrics.contains("profiler_agent_tracer_attached{tracer=\"syscall\",mode=\"tp_btf\"} 1"), metrics)
         XCTAssertTrue(metrics.contains("profiler_agent_tracer_attached{tracer=\"offcpu\",mode=\"tp_btf\"} 1"), metrics)
+        XCTAssertTrue(metrics.contains("profiler_agent_tracer_attached{tracer=\"io\",mode=\"tp_btf\"} 1"), metrics)
         let pulled = try agent.get("/debug/pprof/profile?seconds=5&pid=\(fixture.processIdentifier)")
         assertCPUSplit(PprofReader.flatten(try PprofReader.decode(pulled.body)))
         let text = try agent.getText("/metrics")

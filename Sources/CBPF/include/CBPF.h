@@ -20,6 +20,7 @@
 #include "verifier_reject.skel.h"
 #include "syscalls.skel.h"
 #include "offcpu.skel.h"
+#include "blockio.skel.h"
 
 /* Opens a CPU-clock software perf event on `cpu` for all processes, sampling
  * at `frequency` Hz (frequency mode). Returns the fd, or -errno. */

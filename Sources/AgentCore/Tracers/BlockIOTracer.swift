@@ -1,0 +1,123 @@
+import CBPF
+import Foundation
+import Symbolizer
+
+/// Block I/O latency (`bpf/blockio.bpf.c`): issue→completion time per device
+/// and operation, with an exemplar per bucket (the issuing thread's syscall span).
+public final class BlockIOTracer {
+    private var skeleton: UnsafeMutablePointer<blockio_bpf>?
+    private var links: [OpaquePointer] = []
+    public private(set) var variant: AttachVariant?
+    private var deviceNames: [UInt32: String] = [:]
+
+    public init() {}
+    deinit { stop() }
+
+    public func start(shared: SharedSpanMaps, filterByPID: Bool) throws(AgentError) {
+        var lastError = AgentError.attachFailed(program: "blockio", reason: "not attempted")
+        for candidate in [AttachVariant.tpBTF, .rawTP] {
+            do {
+                try load(candidate, shared: shared, filterByPID: filterByPID)
+                variant = candidate
+                return
+            } catch {
+                lastError = error
+                stop()
+            }
+        }
+        throw lastError
+    }
+
+    private func load(_ variant: AttachVariant, shared: SharedSpanMaps, filterByPID: Bool) throws(AgentError) {
+        BPFLog.clear()
+        guard let skel = blockio_bpf__open() else {
+            throw .bpfLoadFailed(object: "blockio", reason: errnoText(errno), verifierLog: BPFLog.tail())
+        }
+        skeleton = skel
+        let progs = skel.pointee.progs
+        let btf = [progs.blockio_issue_btf, progs.blockio_complete_btf]
+        let raw = [progs.blockio_issue_raw, progs.blockio_complete_raw]
+        for program in variant == .tpBTF ? raw : btf { bpf_program__set_autoload(program, false) }
+        skel.pointee.rodata.pointee.filter_io_by_pid = filterByPID
+        skel.pointee.rodata.pointee.span_salt = spanSalt()
+        if bpf_map__reuse_fd(skel.pointee.maps.target_pids, shared.targetPIDs) != 0
+            || bpf_map__reuse_fd(skel.pointee.maps.syscall_spans, shared.syscallSpans) != 0 {
+            throw .bpfLoadFailed(object: "blockio", reason: "cannot share the span maps: \(errnoText(errno))", verifierLog: [])
+        }
+        let err = blockio_bpf__load(skel)
+        guard err == 0 else { throw .bpfLoadFailed(object: "blockio (\(variant.rawValue))", reason: errnoText(err), verifierLog: BPFLog.tail()) }
+        links = try attachAutoloaded(variant == .tpBTF ? btf : raw, object: "blockio")
+    }
+
+    public func stop() {
+        for link in links { bpf_link__destroy(link) }
+        links.removeAll()
+        if let skeleton { blockio_bpf__destroy(skeleton) }
+        skeleton = nil
+    }
+
+    /// Every (device, operation) histogram so far.
+    public func snapshot() -> [BlockIOSeries] {
+        guard let skeleton else { return [] }
+        let fd = bpf_map__fd(skeleton.pointee.maps.io_hist)
+        var keys: [io_key] = []
+        var next = io_key()
+        var err = bpf_map_get_next_key(fd, nil, &next)
+        while err == 0 && keys.count < 1024 {
+            keys.append(next)
+            var current = next
+            err = bpf_map_get_next_key(fd, &current, &next)
+        }
+        var series: [BlockIOSeries] = []
+        for var key in keys {
+            var value = io_histogram()
+            guard bpf_map_lookup_elem(fd, &key, &value) == 0 else { continue }
+            let buckets = withUnsafeBytes(of: value.buckets) { Array($0.bindMemory(to: UInt64.self)) }
+            let exemplars = withUnsafeBytes(of: value.exemplars) { raw in
+                raw.bindMemory(to: latency_exemplar.self).map { e in
+                    e.span_id == 0 ? nil : LatencyExemplar(spanID: e.span_id, durationNanoseconds: e.duration_ns, endMonotonicNanoseconds: e.end_ns)
+                }
+            }
+            series.append(BlockIOSeries(device: deviceName(key.dev), operation: Self.operationName(key.op),
+                                        buckets: buckets, sumNanoseconds: value.sum_ns, bytes: value.bytes, exemplars: exemplars))
+        }
+        return series
+    }
+
+    /// The kernel's name of a block device ("vda", "nvme0n1"), from /sys/dev/block.
+    func deviceName(_ dev: UInt32) -> String {
+        if let known = deviceNames[dev] { return known }
+        let major = dev >> 20, minor = dev & 0xfffff
+        var name = "\(major):\(minor)"
+        if let bytes = readWholeFile("/sys/dev/block/\(major):\(minor)/uevent") {
+            for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("DEVNAME=") {
+                name = String(line.dropFirst("DEVNAME=".count))
+            }
+        }
+        deviceNames[dev] = name
+        return name
+    }
+
+    static func operationName(_ op: UInt32) -> String {
+        switch op {
+        case 0: "read"
+        case 1: "write"
+        case 2: "flush"
+        case 3: "discard"
+        case 5: "secure_erase"
+        case 9: "write_zeroes"
+        default: "other"
+        }
+    }
+}
+
+/// One device/operation latency histogram.
+public struct BlockIOSeries: Sendable {
+    public var device: String
+    public var operation: String
+    /// Non-cumulative counts per `LatencyBuckets.upperBounds` bucket.
+    public var buckets: [UInt64]
+    public var sumNanoseconds: UInt64
+    public var bytes: UInt64
+    public var exemplars: [LatencyExemplar?]
+}
