@@ -32,6 +32,7 @@ public final class FramePointerStackSource: StackSource {
     private var links: [OpaquePointer] = []
     private var perfEvents: [Int32] = []
     private var missingStacks: UInt64 = 0
+    private var stackUsage = StackCountMaps.Usage()
     private var statsFD: Int32 = -1
 
     public init(configuration: SamplingConfiguration) {
@@ -141,8 +142,9 @@ public final class FramePointerStackSource: StackSource {
     public func drain() throws(AgentError) -> [RawStack] {
         guard let skeleton else { return [] }
         let maps = StackCountMaps(counts: bpf_map__fd(skeleton.pointee.maps.counts), stacks: bpf_map__fd(skeleton.pointee.maps.stacks),
-                                  capacity: Int(configuration.countEntries), name: "counts")
-        return try maps.drain(missing: &missingStacks)
+                                  capacity: Int(configuration.countEntries), stackCapacity: Int(configuration.stackEntries),
+                                  clearing: .afterEachDrain, name: "counts")
+        return try maps.drain(missing: &missingStacks, usage: &stackUsage)
     }
 
     public func statistics() -> SamplingStatistics {

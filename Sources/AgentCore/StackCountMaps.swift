@@ -3,14 +3,34 @@ import Foundation
 
 /// A (pid, tid, stacks, span) → value hash map and its stack map, as written by
 /// profile.bpf.c (value: samples) and offcpu.bpf.c (value: nanoseconds blocked).
+///
+/// A stack map is a hash table without chaining: a new stack whose bucket is
+/// taken is lost, so it must stay sparse. Two ways to keep it so:
+/// - `.afterEachDrain` (CPU samples: counted at once): delete the ids just read.
+///   A sample on another CPU reusing one of them in that instant loses its stack
+///   (counted as missing).
+/// - `.wholesale` (off-CPU: a stack is taken when a thread blocks and counted
+///   when it wakes, maybe several drains later): ids stay valid across drains,
+///   and the map is cleared as a whole, right after a drain, once a quarter of
+///   its buckets has been used since the last clear.
 struct StackCountMaps {
+    enum Clearing { case afterEachDrain, wholesale }
+
     let counts: Int32
     let stacks: Int32
     let capacity: Int
+    let stackCapacity: Int
+    let clearing: Clearing
     let name: String
 
+    /// Stack ids seen since the stack map was last cleared.
+    struct Usage {
+        var ids: Set<Int32> = []
+        var clears: UInt64 = 0
+    }
+
     /// Removes and returns the counted stacks; stacks that vanished are counted in `missing`.
-    func drain(missing: inout UInt64) throws(AgentError) -> [RawStack] {
+    func drain(missing: inout UInt64, usage: inout Usage) throws(AgentError) -> [RawStack] {
         let entries = try BPFHashMap<profile_key, UInt64>(fd: counts, name: name, capacity: capacity).drain()
         var cache: [Int32: [UInt64]] = [:]
         var frames = [UInt64](repeating: 0, count: Int(PROFILE_MAX_STACK_DEPTH))
@@ -34,11 +54,33 @@ struct StackCountMaps {
                 pid: Int32(bitPattern: key.pid), tid: Int32(bitPattern: key.tid), comm: commString(key.comm),
                 spanID: key.span_id, user: stack(key.user_stack_id), kernel: stack(key.kernel_stack_id), count: value))
         }
-        for id in cache.keys {
-            var key = UInt32(id)
-            bpf_map_delete_elem(stacks, &key)
+        if clearing == .afterEachDrain {
+            for id in cache.keys {
+                var key = UInt32(id)
+                bpf_map_delete_elem(stacks, &key)
+            }
+            return result
+        }
+        usage.ids.formUnion(cache.keys.filter { $0 >= 0 })
+        if usage.ids.count * 4 >= stackCapacity {
+            clearStacks()
+            usage.ids.removeAll(keepingCapacity: true)
+            usage.clears += 1
         }
         return result
+    }
+
+    /// Deletes every entry of the stack map.
+    private func clearStacks() {
+        var key: UInt32 = 0, next: UInt32 = 0
+        var keys: [UInt32] = []
+        var err = bpf_map_get_next_key(stacks, nil, &next)
+        while err == 0 && keys.count <= stackCapacity {
+            keys.append(next)
+            key = next
+            err = bpf_map_get_next_key(stacks, &key, &next)
+        }
+        for var id in keys { bpf_map_delete_elem(stacks, &id) }
     }
 
     /// Sums a per-CPU u64 counter array (`enum profile_stat` layout).

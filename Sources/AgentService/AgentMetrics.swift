@@ -60,6 +60,11 @@ struct AgentMetrics {
             let off = status.offCPUStatistics
             families.append(.counter("profiler_agent_offcpu_events", "Off-CPU blocks counted (at least the minimum block time).", Double(off.samples)))
             families.append(.counter("profiler_agent_offcpu_dropped", "Off-CPU blocks dropped: map full.", Double(off.droppedMapFull)))
+            families.append(.counter("profiler_agent_offcpu_stacks_dropped", "Off-CPU stacks lost: not stored (user, kernel) or gone when read (missing).", [
+                ([("kind", "user")], Double(off.userStacksLost)),
+                ([("kind", "kernel")], Double(off.kernelStacksLost)),
+                ([("kind", "missing")], Double(off.stacksMissing)),
+            ]))
         }
         if let snapshot = profiler.syscallLatency() {
             families.append(LatencyMetrics(topSyscalls: topSyscalls).syscallFamily(snapshot))

@@ -20,6 +20,7 @@ public final class OffCPUSource: StackSource {
     private var skeleton: UnsafeMutablePointer<offcpu_bpf>?
     private var links: [OpaquePointer] = []
     private var missingStacks: UInt64 = 0
+    private var stackUsage = StackCountMaps.Usage()
     public private(set) var variant: AttachVariant?
 
     public init(configuration: OffCPUConfiguration, shared: SharedSpanMaps, filterByPID: Bool) {
@@ -80,8 +81,9 @@ public final class OffCPUSource: StackSource {
         guard let skeleton else { return [] }
         let maps = StackCountMaps(counts: bpf_map__fd(skeleton.pointee.maps.offcpu_counts),
                                   stacks: bpf_map__fd(skeleton.pointee.maps.offcpu_stacks),
-                                  capacity: Int(configuration.countEntries), name: "offcpu_counts")
-        return try maps.drain(missing: &missingStacks)
+                                  capacity: Int(configuration.countEntries), stackCapacity: Int(configuration.stackEntries),
+                                  clearing: .wholesale, name: "offcpu_counts")
+        return try maps.drain(missing: &missingStacks, usage: &stackUsage)
     }
 
     public func statistics() -> SamplingStatistics {
