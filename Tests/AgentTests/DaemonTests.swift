@@ -120,7 +120,8 @@ final class DaemonTests: AgentTestCase {
         let evicted = try XCTUnwrap(DaemonProcess.metric("profiler_agent_windows_evicted_total", in: metrics))
         XCTAssertGreaterThanOrEqual(closed, 4)
         XCTAssertGreaterThan(evicted, 0, "old windows must be evicted")
-        XCTAssertEqual(retained + evicted, closed)
+        // The three are read a moment apart: a window may close in between.
+        XCTAssertTrue(retained + evicted == closed || retained + evicted == closed + 1, "\(retained) + \(evicted) vs \(closed)")
         XCTAssertTrue(bytes <= 8 * 1024 || retained == 1, "retained \(bytes) bytes in \(retained) windows over an 8 KiB budget")
         let listed = try JSONSerialization.jsonObject(with: try agent.get("/profiles").body) as? [[String: Any]] ?? []
         XCTAssertEqual(Double(listed.count), retained)

@@ -22,6 +22,7 @@ final class MetadataAndFilterTests: AgentTestCase {
         let directory = root + relative
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let fixture = try startFixture("cpu_split")
+        _ = try startFixture("read_loop")  // busy outside the cgroup: must be filtered out
         addTeardownBlock {
             if fixture.isRunning { fixture.terminate(); fixture.waitUntilExit() }
             var path = directory

@@ -44,6 +44,7 @@ final class RecordTests: AgentTestCase {
 
     func testAllProcessesAndFoldedFormat() throws {
         let fixture = try startFixture("cpu_split")
+        let other = try startFixture("read_loop")  // a second busy process: both must appear
         let output = scratch.appendingPathComponent("all.folded").path
         let result = try agent(["record", "--duration", "2", "--format", "folded", "--output", output])
         XCTAssertEqual(result.status, 0, result.stderr)
@@ -55,8 +56,9 @@ final class RecordTests: AgentTestCase {
         }
         XCTAssertTrue(lines.contains { $0.hasPrefix("cpu_split;") && $0.contains(";main;run_workload;spin_dispatch;burn_three_quarters ") },
                       "cpu_split's stack is missing from a whole-machine recording")
-        XCTAssertTrue(lines.contains { !$0.hasPrefix("cpu_split;") }, "other processes should appear without --pid")
-        _ = fixture
+        XCTAssertTrue(lines.contains { $0.hasPrefix("read_loop;") && $0.contains(";read_forever;read_chunk;") },
+                      "every process is sampled without --pid")
+        _ = (fixture, other)
     }
 
     func testCtrlCStopsEarlyAndKeepsWhatWasCollected() throws {
