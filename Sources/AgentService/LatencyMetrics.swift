@@ -32,19 +32,8 @@ struct LatencyMetrics {
         let clock = MonotonicToWall()
         var samples: [MetricSample] = []
         for (name, series) in named.sorted(by: { $0.0 < $1.0 }) {
-            var cumulative: UInt64 = 0
-            for (i, bound) in LatencyBuckets.upperBounds.enumerated() {
-                cumulative += series.buckets[i]
-                var exemplar: Exemplar?
-                if series.buckets[i] > 0, let e = series.exemplars[i] {
-                    exemplar = Exemplar(labels: ["span_id": String(format: "%016llx", e.spanID)],
-                                        value: Double(e.durationNanoseconds) / 1e9, timestamp: clock.wall(e.endMonotonicNanoseconds))
-                }
-                samples.append(MetricSample(suffix: "_bucket", labels: [("syscall", name), ("le", bound.isInfinite ? "+Inf" : "\(bound)")],
-                                            value: Double(cumulative), exemplar: exemplar))
-            }
-            samples.append(MetricSample(suffix: "_sum", labels: [("syscall", name)], value: Double(series.sumNanoseconds) / 1e9))
-            samples.append(MetricSample(suffix: "_count", labels: [("syscall", name)], value: Double(cumulative)))
+            samples += histogramSamples(labels: [("syscall", name)], buckets: series.buckets, exemplars: series.exemplars,
+                                        sumNanoseconds: series.sumNanoseconds, clock: clock)
         }
         return MetricFamily(name: "profiler_syscall_latency_seconds",
                             help: "Syscall latency by syscall (the \(topSyscalls) busiest by count, the rest as other); exemplars link to /profiles?span_id=.",
@@ -58,19 +47,7 @@ extension LatencyMetrics {
         var samples: [MetricSample] = [], bytes: [([(String, String)], Double)] = []
         for s in series.sorted(by: { ($0.device, $0.operation) < ($1.device, $1.operation) }) {
             let labels = [("device", s.device), ("op", s.operation)]
-            var cumulative: UInt64 = 0
-            for (i, bound) in LatencyBuckets.upperBounds.enumerated() {
-                cumulative += s.buckets[i]
-                var exemplar: Exemplar?
-                if s.buckets[i] > 0, let e = s.exemplars[i] {
-                    exemplar = Exemplar(labels: ["span_id": String(format: "%016llx", e.spanID)],
-                                        value: Double(e.durationNanoseconds) / 1e9, timestamp: clock.wall(e.endMonotonicNanoseconds))
-                }
-                samples.append(MetricSample(suffix: "_bucket", labels: labels + [("le", bound.isInfinite ? "+Inf" : "\(bound)")],
-                                            value: Double(cumulative), exemplar: exemplar))
-            }
-            samples.append(MetricSample(suffix: "_sum", labels: labels, value: Double(s.sumNanoseconds) / 1e9))
-            samples.append(MetricSample(suffix: "_count", labels: labels, value: Double(cumulative)))
+            samples += histogramSamples(labels: labels, buckets: s.buckets, exemplars: s.exemplars, sumNanoseconds: s.sumNanoseconds, clock: clock)
             bytes.append((labels, Double(s.bytes)))
         }
         return [
@@ -80,6 +57,27 @@ extension LatencyMetrics {
             .counter("profiler_block_io_bytes", "Bytes completed by block I/O requests, by device and operation.", bytes),
         ]
     }
+}
+
+/// The `_bucket` (cumulative, with the exemplar of each bucket that has seen
+/// events), `_sum` and `_count` lines of one latency series.
+func histogramSamples(labels: [(String, String)], buckets: [UInt64], exemplars: [LatencyExemplar?], sumNanoseconds: UInt64,
+                      clock: MonotonicToWall) -> [MetricSample] {
+    var samples: [MetricSample] = []
+    var cumulative: UInt64 = 0
+    for (i, bound) in LatencyBuckets.upperBounds.enumerated() where i < buckets.count {
+        cumulative += buckets[i]
+        var exemplar: Exemplar?
+        if buckets[i] > 0, i < exemplars.count, let e = exemplars[i] {
+            exemplar = Exemplar(labels: ["span_id": String(format: "%016llx", e.spanID)],
+                                value: Double(e.durationNanoseconds) / 1e9, timestamp: clock.wall(e.endMonotonicNanoseconds))
+        }
+        samples.append(MetricSample(suffix: "_bucket", labels: labels + [("le", bound.isInfinite ? "+Inf" : "\(bound)")],
+                                    value: Double(cumulative), exemplar: exemplar))
+    }
+    samples.append(MetricSample(suffix: "_sum", labels: labels, value: Double(sumNanoseconds) / 1e9))
+    samples.append(MetricSample(suffix: "_count", labels: labels, value: Double(cumulative)))
+    return samples
 }
 
 /// Converts CLOCK_MONOTONIC nanoseconds (BPF time) to Unix seconds.

@@ -14,18 +14,8 @@ public final class BlockIOTracer {
     deinit { stop() }
 
     public func start(shared: SharedSpanMaps, filterByPID: Bool) throws(AgentError) {
-        var lastError = AgentError.attachFailed(program: "blockio", reason: "not attempted")
-        for candidate in [AttachVariant.tpBTF, .rawTP] {
-            do {
-                try load(candidate, shared: shared, filterByPID: filterByPID)
-                variant = candidate
-                return
-            } catch {
-                lastError = error
-                stop()
-            }
-        }
-        throw lastError
+        variant = try attachPreferringBTF(load: { (v: AttachVariant) throws(AgentError) in try load(v, shared: shared, filterByPID: filterByPID) },
+                                          stop: stop)
     }
 
     private func load(_ variant: AttachVariant, shared: SharedSpanMaps, filterByPID: Bool) throws(AgentError) {

@@ -32,18 +32,7 @@ public final class OffCPUSource: StackSource {
     deinit { stop() }
 
     public func start() throws(AgentError) {
-        var lastError = AgentError.attachFailed(program: "offcpu", reason: "not attempted")
-        for candidate in [AttachVariant.tpBTF, .rawTP] {
-            do {
-                try load(candidate)
-                variant = candidate
-                return
-            } catch {
-                lastError = error
-                stop()
-            }
-        }
-        throw lastError
+        variant = try attachPreferringBTF(load: { (v: AttachVariant) throws(AgentError) in try load(v) }, stop: stop)
     }
 
     private func load(_ variant: AttachVariant) throws(AgentError) {

@@ -8,6 +8,22 @@ public enum AttachVariant: String, Sendable {
     case rawTP = "raw_tp"
 }
 
+/// Loads a tracer with tp_btf programs, else with their raw_tp twins; `stop`
+/// undoes a failed attempt. Returns the variant that attached, or the last error.
+func attachPreferringBTF(load: (AttachVariant) throws(AgentError) -> Void, stop: () -> Void) throws(AgentError) -> AttachVariant {
+    var lastError = AgentError.attachFailed(program: "tracer", reason: "not attempted")
+    for candidate in [AttachVariant.tpBTF, .rawTP] {
+        do {
+            try load(candidate)
+            return candidate
+        } catch {
+            lastError = error
+            stop()
+        }
+    }
+    throw lastError
+}
+
 /// Attaches every program of a loaded object that is set to autoload and
 /// returns the links; on failure destroys what was attached and throws.
 func attachAutoloaded(_ programs: [OpaquePointer?], object: String) throws(AgentError) -> [OpaquePointer] {
