@@ -99,6 +99,7 @@ struct StackCountMaps {
         stats.userStacksLost = total(PROFILE_STAT_USER_STACK_LOST)
         stats.kernelStacksLost = total(PROFILE_STAT_KERNEL_STACK_LOST)
         stats.stacksMissing = missing
+        stats.filteredInKernel = total(PROFILE_STAT_FILTERED)
         return stats
     }
 }

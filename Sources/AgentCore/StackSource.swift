@@ -34,6 +34,8 @@ public struct SamplingStatistics: Sendable, Equatable {
     public var kernelStacksLost: UInt64 = 0
     /// Stacks referenced by a count but gone when read.
     public var stacksMissing: UInt64 = 0
+    /// Samples skipped in the kernel by the pid / kernel-thread filters.
+    public var filteredInKernel: UInt64 = 0
     public init() {}
 }
 

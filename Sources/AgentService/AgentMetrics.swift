@@ -15,7 +15,7 @@ struct AgentMetrics {
             .counter("profiler_agent_samples", "CPU samples counted in the kernel.", Double(s.samples)),
             .counter("profiler_agent_samples_dropped", "CPU samples dropped, by reason.", [
                 ([("reason", "map_full")], Double(s.droppedMapFull)),
-                ([("reason", "filtered")], Double(status.samplesFiltered)),
+                ([("reason", "filtered")], Double(status.samplesFiltered + s.filteredInKernel)),
             ]),
             .counter("profiler_agent_stacks_dropped", "Stacks lost: not stored in the kernel (user, kernel) or gone when read (missing).", [
                 ([("kind", "user")], Double(s.userStacksLost)),

@@ -153,6 +153,10 @@ public struct ELFFile: Sendable {
 
     /// The ELF virtual address of a byte at `fileOffset`, through the PT_LOAD segment holding it.
     public func virtualAddress(forFileOffset fileOffset: UInt64) -> UInt64? {
+        Self.virtualAddress(forFileOffset: fileOffset, in: segments)
+    }
+
+    static func virtualAddress(forFileOffset fileOffset: UInt64, in segments: [LoadSegment]) -> UInt64? {
         for segment in segments where fileOffset >= segment.fileOffset && fileOffset - segment.fileOffset < max(segment.fileSize, 1) {
             return fileOffset - segment.fileOffset &+ segment.virtualAddress
         }

@@ -20,10 +20,7 @@ public final class LoadedBinary: Sendable {
 
     /// The ELF virtual address of the byte at `fileOffset`.
     public func virtualAddress(forFileOffset fileOffset: UInt64) -> UInt64? {
-        for segment in segments where fileOffset >= segment.fileOffset && fileOffset - segment.fileOffset < max(segment.fileSize, 1) {
-            return fileOffset - segment.fileOffset &+ segment.virtualAddress
-        }
-        return nil
+        ELFFile.virtualAddress(forFileOffset: fileOffset, in: segments)
     }
 
     /// The function at ELF virtual address `address`: (readable, raw) names.
