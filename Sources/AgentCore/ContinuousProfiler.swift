@@ -225,13 +225,16 @@ public final class ContinuousProfiler: @unchecked Sendable {
     private func drain(into window: inout SampleAggregator, offCPU offWindow: inout SampleAggregator) {
         let samples: [StackSample]
         do {
-            let symbolization = StackSymbolization(symbolizer: symbolizer)
-            let symbolized = symbolization.symbolize(try source.drain())
+            let cpuStacks = try source.drain()
+            let offCPUStacks = try offCPU?.drain() ?? []
+            // One pass for both kinds: each process's maps are read once per drain.
+            let all = StackSymbolization(symbolizer: symbolizer).symbolize(cpuStacks + offCPUStacks)
+            let symbolized = Array(all.prefix(cpuStacks.count))
             samples = label(metadata.apply(symbolized))
             let filtered = UInt64(max(symbolized.reduce(0) { $0 + $1.count } - samples.reduce(0) { $0 + $1.count }, 0))
             state.withLock { $0.samplesFiltered += filtered }
             if let offCPU {
-                let blocked = label(metadata.apply(symbolization.symbolize(try offCPU.drain()))).map { sample in
+                let blocked = label(metadata.apply(Array(all.dropFirst(cpuStacks.count)))).map { sample in
                     var sample = sample
                     sample.offCPU = true
                     return sample

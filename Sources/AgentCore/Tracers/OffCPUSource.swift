@@ -49,9 +49,7 @@ public final class OffCPUSource: StackSource {
         rodata.pointee.min_block_ns = configuration.minimumBlockNanoseconds
         rodata.pointee.span_salt = spanSalt()
         let maps = skel.pointee.maps
-        if bpf_map__reuse_fd(maps.target_pids, shared.targetPIDs) != 0 || bpf_map__reuse_fd(maps.syscall_spans, shared.syscallSpans) != 0 {
-            throw .bpfLoadFailed(object: "offcpu", reason: "cannot share the span maps: \(errnoText(errno))", verifierLog: [])
-        }
+        try shared.adopt(targetPIDs: maps.target_pids, syscallSpans: maps.syscall_spans, object: "offcpu")
         bpf_map__set_max_entries(maps.offcpu_counts, configuration.countEntries)
         bpf_map__set_max_entries(maps.offcpu_stacks, configuration.stackEntries)
         let err = offcpu_bpf__load(skel)

@@ -30,10 +30,7 @@ public final class SyscallTracer {
         for program in variant == .tpBTF ? raw : btf { bpf_program__set_autoload(program, false) }
         skel.pointee.rodata.pointee.filter_by_pid = filterByPID
         skel.pointee.rodata.pointee.span_salt = spanSalt()
-        if bpf_map__reuse_fd(skel.pointee.maps.target_pids, shared.targetPIDs) != 0
-            || bpf_map__reuse_fd(skel.pointee.maps.syscall_spans, shared.syscallSpans) != 0 {
-            throw .bpfLoadFailed(object: "syscalls", reason: "cannot share the span maps: \(errnoText(errno))", verifierLog: [])
-        }
+        try shared.adopt(targetPIDs: skel.pointee.maps.target_pids, syscallSpans: skel.pointee.maps.syscall_spans, object: "syscalls")
         let err = syscalls_bpf__load(skel)
         guard err == 0 else { throw .bpfLoadFailed(object: "syscalls (\(variant.rawValue))", reason: errnoText(err), verifierLog: BPFLog.tail()) }
         links = try attachAutoloaded(variant == .tpBTF ? btf : raw, object: "syscalls")

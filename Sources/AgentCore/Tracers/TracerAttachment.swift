@@ -24,6 +24,15 @@ func attachPreferringBTF(load: (AttachVariant) throws(AgentError) -> Void, stop:
     throw lastError
 }
 
+extension SharedSpanMaps {
+    /// Makes a tracer object use the sampler's pid filter and span maps (before load).
+    func adopt(targetPIDs: OpaquePointer?, syscallSpans: OpaquePointer?, object: String) throws(AgentError) {
+        if bpf_map__reuse_fd(targetPIDs, self.targetPIDs) != 0 || bpf_map__reuse_fd(syscallSpans, self.syscallSpans) != 0 {
+            throw .bpfLoadFailed(object: object, reason: "cannot share the span maps: \(errnoText(errno))", verifierLog: [])
+        }
+    }
+}
+
 /// Attaches every program of a loaded object that is set to autoload and
 /// returns the links; on failure destroys what was attached and throws.
 func attachAutoloaded(_ programs: [OpaquePointer?], object: String) throws(AgentError) -> [OpaquePointer] {
