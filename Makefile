@@ -19,13 +19,15 @@ SKELETONS := $(patsubst bpf/%.bpf.c,$(SKEL_DIR)/%.skel.h,$(BPF_SRCS))
 
 # The agent is built with frame pointers so that it can be profiled (by itself, by perf).
 SWIFT_FP := -Xswiftc -Xcc -Xswiftc -fno-omit-frame-pointer -Xcc -fno-omit-frame-pointer
-SWIFT_BUILD_FLAGS := -c release $(SWIFT_FP)
+# SWIFT_EXTRA: e.g. --static-swift-stdlib for a container image without the Swift runtime.
+SWIFT_EXTRA ?=
+SWIFT_BUILD_FLAGS := -c release $(SWIFT_FP) $(SWIFT_EXTRA)
 
 FIX := $(BUILD)/fixtures
 FIX_CFLAGS := -O2 -g0 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
 FIXTURES := $(FIX)/cpu_split $(FIX)/read_loop $(FIX)/libfixture.so $(FIX)/libfixture_stripped.so \
 	$(FIX)/symbols_pie $(FIX)/symbols_nopie $(FIX)/symbols_dynsym $(FIX)/symbols_buildid_debug \
-	$(FIX)/symbols_debuglink $(FIX)/cpp_names $(FIX)/sleeper $(FIX)/pipe_block
+	$(FIX)/symbols_debuglink $(FIX)/cpp_names $(FIX)/sleeper $(FIX)/pipe_block $(FIX)/dns_lookup
 
 .SECONDARY:
 .PHONY: build bpf fixtures agent test unit-tests run setup clean proto
@@ -64,6 +66,10 @@ $(FIX)/sleeper: Fixtures/sleeper.c
 	$(CLANG) $(FIX_CFLAGS) -Wl,--build-id -o $@ $<
 
 $(FIX)/pipe_block: Fixtures/pipe_block.c
+	@mkdir -p $(FIX)
+	$(CLANG) $(FIX_CFLAGS) -Wl,--build-id -o $@ $<
+
+$(FIX)/dns_lookup: Fixtures/dns_lookup.c
 	@mkdir -p $(FIX)
 	$(CLANG) $(FIX_CFLAGS) -Wl,--build-id -o $@ $<
 

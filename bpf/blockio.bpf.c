@@ -41,7 +41,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, struct io_key);
-	__type(value, struct io_histogram);
+	__type(value, struct latency_histogram);
 } io_hist SEC(".maps");
 
 static __always_inline __u32 request_dev(struct request *rq)
@@ -92,25 +92,15 @@ static __always_inline int on_complete(struct request *rq, unsigned int nr_bytes
 		.dev = request_dev(rq),
 		.op = BPF_CORE_READ(rq, cmd_flags) & REQ_OP_MASK,
 	};
-	struct io_histogram *hist = bpf_map_lookup_elem(&io_hist, &hist_key);
+	struct latency_histogram *hist = bpf_map_lookup_elem(&io_hist, &hist_key);
 	if (!hist) {
-		static const struct io_histogram zero = {};
+		static const struct latency_histogram zero = {};
 		bpf_map_update_elem(&io_hist, &hist_key, &zero, BPF_NOEXIST);
 		hist = bpf_map_lookup_elem(&io_hist, &hist_key);
 		if (!hist)
 			return 0;
 	}
-	__u32 bucket = latency_bucket(duration);
-	if (bucket >= LATENCY_BUCKETS)
-		return 0;
-	__sync_fetch_and_add(&hist->buckets[bucket], 1);
-	__sync_fetch_and_add(&hist->sum_ns, duration);
-	__sync_fetch_and_add(&hist->bytes, nr_bytes);
-	if (span) {
-		hist->exemplars[bucket].span_id = span;
-		hist->exemplars[bucket].duration_ns = duration;
-		hist->exemplars[bucket].end_ns = now;
-	}
+	histogram_record(hist, duration, nr_bytes, span, now);
 	return 0;
 }
 

@@ -24,4 +24,22 @@ static __always_inline __u32 latency_bucket(__u64 ns)
 	return bits < LATENCY_BUCKETS - 1 ? bits : LATENCY_BUCKETS - 1;
 }
 
+/* Counts one event of `duration` ns (and `bytes`) in `hist`; the event becomes
+ * its bucket's exemplar when it has a span. */
+static __always_inline void histogram_record(struct latency_histogram *hist, __u64 duration, __u64 bytes, __u64 span, __u64 now)
+{
+	__u32 bucket = latency_bucket(duration);
+	if (bucket >= LATENCY_BUCKETS)
+		return;
+	__sync_fetch_and_add(&hist->buckets[bucket], 1);
+	__sync_fetch_and_add(&hist->sum_ns, duration);
+	if (bytes)
+		__sync_fetch_and_add(&hist->bytes, bytes);
+	if (span) {
+		hist->exemplars[bucket].span_id = span;
+		hist->exemplars[bucket].duration_ns = duration;
+		hist->exemplars[bucket].end_ns = now;
+	}
+}
+
 #endif /* HIST_BPF_H */

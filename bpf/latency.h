@@ -22,16 +22,32 @@ struct io_key {
 };
 
 /* One device/operation's histogram, with an exemplar per bucket. */
-struct io_histogram {
+struct latency_histogram {
 	__u64 buckets[LATENCY_BUCKETS];
 	__u64 sum_ns;
 	__u64 bytes;
 	struct latency_exemplar exemplars[LATENCY_BUCKETS];
 };
 
+/* Per-process syscall histogram key (opt-in: the agent turns it into
+ * per-container series and deletes what it read). */
+struct process_syscall_key {
+	__u32 pid;
+	__u16 nr;     /* syscall number, SYSCALL_SLOTS - 1 for larger ones */
+	__u16 bucket; /* latency bucket */
+};
+
+struct process_syscall_value {
+	__u64 count;
+	__u64 sum_ns;
+	__u64 cgroup_id; /* of the last event: names the container once the process is gone */
+	struct latency_exemplar exemplar;
+};
+
 enum syscall_stat {
 	SYSCALL_STAT_EVENTS = 0,  /* syscalls measured */
 	SYSCALL_STAT_SPANS_FULL,  /* syscall_spans full: not measured */
+	SYSCALL_STAT_PROCESS_MAP_FULL, /* per-process histogram full: event only in the node-wide one */
 	SYSCALL_STAT_COUNT,
 };
 

@@ -33,4 +33,29 @@ static __always_inline void stat_inc(void *map, __u32 index)
 		*value += 1;
 }
 
+/* A per-CPU allowance of `limit` events per second: the value type of a
+ * one-entry BPF_MAP_TYPE_PERCPU_ARRAY. */
+struct rate_budget {
+	__u64 second;
+	__u32 used;
+};
+
+/* Whether one more event fits this CPU's allowance for the current second. */
+static __always_inline bool take_rate_budget(void *map, __u32 limit, __u64 now)
+{
+	__u32 zero = 0;
+	struct rate_budget *budget = bpf_map_lookup_elem(map, &zero);
+	if (!budget)
+		return false;
+	__u64 second = now / 1000000000ULL;
+	if (budget->second != second) {
+		budget->second = second;
+		budget->used = 0;
+	}
+	if (budget->used >= limit)
+		return false;
+	budget->used++;
+	return true;
+}
+
 #endif /* MAPS_BPF_H */

@@ -40,35 +40,12 @@ struct {
 	__type(value, struct offcpu_start);
 } offcpu_starts SEC(".maps");
 
-struct span_budget {
-	__u64 second;
-	__u32 used;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct span_budget);
+	__type(value, struct rate_budget);
 } offcpu_span_budget SEC(".maps");
-
-/* Whether one more labelled block fits this CPU's budget for this second. */
-static __always_inline bool take_span_budget(__u64 now)
-{
-	__u32 zero = 0;
-	struct span_budget *budget = bpf_map_lookup_elem(&offcpu_span_budget, &zero);
-	if (!budget)
-		return false;
-	__u64 second = now / 1000000000ULL;
-	if (budget->second != second) {
-		budget->second = second;
-		budget->used = 0;
-	}
-	if (budget->used >= span_rate_per_cpu)
-		return false;
-	budget->used++;
-	return true;
-}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -106,7 +83,7 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u6
 	struct offcpu_start start = {};
 	start.start_ns = now;
 	start.pid = pid;
-	struct thread_span *span = bpf_map_lookup_elem(&syscall_spans, &tid);
+	struct thread_span *span = thread_span_of(tid);
 	if (span) {
 		start.span_id = span->span_id;
 		start.span_start_ns = span->start_ns;
@@ -134,7 +111,7 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 	key.tid = tid;
 	key.user_stack_id = start->user_stack_id;
 	key.kernel_stack_id = start->kernel_stack_id;
-	if (start->span_id && now - start->span_start_ns >= offcpu_span_min_ns && take_span_budget(now))
+	if (start->span_id && now - start->span_start_ns >= offcpu_span_min_ns && take_rate_budget(&offcpu_span_budget, span_rate_per_cpu, now))
 		key.span_id = start->span_id;
 	__builtin_memcpy(key.comm, start->comm, sizeof(key.comm));
 	bpf_map_delete_elem(&offcpu_starts, &tid);

@@ -24,6 +24,15 @@ struct {
 	__type(value, struct thread_span);
 } syscall_spans SEC(".maps");
 
+/* tid -> the library-call event (DNS lookup, TLS operation) in progress on
+ * that thread; it encloses the syscalls made inside the call. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct thread_span);
+} event_spans SEC(".maps");
+
 /* Mixed into span ids so ids differ between hosts (set from the boot id). */
 const volatile __u64 span_salt = 0;
 /* A CPU sample carries the span of its thread's syscall only once that syscall
@@ -37,10 +46,20 @@ static __always_inline __u64 new_span_id(__u64 now)
 	return id ? id : 1;
 }
 
+/* The span a thread's stacks are labelled with: its library-call event if any
+ * (a DNS lookup encloses its syscalls), else its syscall; NULL when none. */
+static __always_inline struct thread_span *thread_span_of(__u32 tid)
+{
+	struct thread_span *span = bpf_map_lookup_elem(&event_spans, &tid);
+	if (span)
+		return span;
+	return bpf_map_lookup_elem(&syscall_spans, &tid);
+}
+
 /* The span of the event the current thread is in, 0 when none or younger than span_min_ns. */
 static __always_inline __u64 current_span(__u32 tid, __u64 now)
 {
-	struct thread_span *span = bpf_map_lookup_elem(&syscall_spans, &tid);
+	struct thread_span *span = thread_span_of(tid);
 	return span && now - span->start_ns >= span_min_ns ? span->span_id : 0;
 }
 

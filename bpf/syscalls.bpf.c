@@ -12,6 +12,8 @@
 #include "hist.bpf.h"
 
 const volatile bool filter_by_pid = false;
+/* Also count per process (for per-container series); off by default. */
+const volatile bool per_process = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -33,6 +35,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct latency_exemplar);
 } syscall_exemplars SEC(".maps");
+
+/* Per-process histograms, read and emptied by the agent every drain; sized by
+ * the agent (1 entry when per_process is off). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct process_syscall_key);
+	__type(value, struct process_syscall_value);
+} syscall_process_hist SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -59,9 +70,34 @@ static __always_inline int on_enter(long id)
 	return 0;
 }
 
+/* Counts the event in the per-process map (inserting its row when new). */
+static __always_inline void count_for_process(__u32 pid, __u32 nr, __u32 bucket, __u64 duration, __u64 span, __u64 now)
+{
+	struct process_syscall_key key = { .pid = pid, .nr = nr, .bucket = bucket };
+	struct process_syscall_value *value = bpf_map_lookup_elem(&syscall_process_hist, &key);
+	if (!value) {
+		struct process_syscall_value fresh = {};
+		long err = bpf_map_update_elem(&syscall_process_hist, &key, &fresh, BPF_NOEXIST);
+		if (err && err != -17 /* EEXIST: another CPU inserted it */) {
+			stat_inc(&syscall_stats, SYSCALL_STAT_PROCESS_MAP_FULL);
+			return;
+		}
+		value = bpf_map_lookup_elem(&syscall_process_hist, &key);
+		if (!value)
+			return;
+	}
+	__sync_fetch_and_add(&value->count, 1);
+	__sync_fetch_and_add(&value->sum_ns, duration);
+	value->cgroup_id = bpf_get_current_cgroup_id();
+	value->exemplar.span_id = span;
+	value->exemplar.duration_ns = duration;
+	value->exemplar.end_ns = now;
+}
+
 static __always_inline int on_exit(void)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
 	struct thread_span *open = bpf_map_lookup_elem(&syscall_spans, &tid);
 	if (!open)
 		return 0;
@@ -71,7 +107,8 @@ static __always_inline int on_exit(void)
 	__u64 now = bpf_ktime_get_ns();
 	__u64 duration = now - span.start_ns;
 	__u32 nr = span.detail < SYSCALL_SLOTS ? span.detail : SYSCALL_SLOTS - 1;
-	__u32 index = nr * LATENCY_BUCKETS + latency_bucket(duration);
+	__u32 bucket = latency_bucket(duration);
+	__u32 index = nr * LATENCY_BUCKETS + bucket;
 
 	__u64 *count = bpf_map_lookup_elem(&syscall_hist, &index);
 	if (count)
@@ -85,6 +122,8 @@ static __always_inline int on_exit(void)
 		exemplar->duration_ns = duration;
 		exemplar->end_ns = now;
 	}
+	if (per_process)
+		count_for_process(pid_tgid >> 32, nr, bucket, duration, span.span_id, now);
 	stat_inc(&syscall_stats, SYSCALL_STAT_EVENTS);
 	return 0;
 }

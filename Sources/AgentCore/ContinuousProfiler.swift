@@ -17,12 +17,14 @@ public struct ContinuousOptions: Sendable {
     /// Event tracers to attach (each can be switched off).
     public var tracers: Set<TracerKind> = Set(TracerKind.allCases)
     public var offCPU = OffCPUConfiguration()
+    /// Containers with their own `container_id` syscall series (0: none, the default).
+    public var syscallContainers = 0
     public init() {}
 }
 
 /// The event tracers `run` can attach.
 public enum TracerKind: String, Sendable, CaseIterable, Comparable {
-    case syscall, offcpu, io
+    case syscall, offcpu, io, dns, tls
     public static func < (a: TracerKind, b: TracerKind) -> Bool { a.rawValue < b.rawValue }
 }
 
@@ -62,6 +64,13 @@ public final class ContinuousProfiler: @unchecked Sendable {
     private var offCPU: OffCPUSource?
     private let syscalls = Locked<SyscallTracerBox?>(nil)
     private let blockIO = Locked<BlockIOTracerBox?>(nil)
+    private let libraryCalls = Locked<[LibraryCallTracerBox]>([])
+    /// Call sites of recent DNS/TLS calls (sampling thread only).
+    private var callSites = CallSiteTable()
+    private let dnsEvents = Locked(DNSEventLog())
+    private let containerSyscalls: Locked<ContainerSyscallLatency>
+    /// Which container a cgroup id belongs to (sampling thread only).
+    private var cgroupContainers = CgroupContainers()
     private let report: @Sendable (String) -> Void
     private let symbolizer: Symbolizer
     private let metadata: ProcessMetadata
@@ -79,10 +88,14 @@ public final class ContinuousProfiler: @unchecked Sendable {
         self.onWindowClosed = onWindowClosed
         var sampling = options.sampling
         sampling.pids = try Preflight.check(btfPath: sampling.btfPath, pids: sampling.pids)
+        for (capability, effect) in Privileges.current().missingRecommended() {
+            report("profiler-agent: warning: \(capability.name) is missing: \(effect)")
+        }
         sampling.programStatistics = true
         source = FramePointerStackSource(configuration: sampling)
         symbolizer = Symbolizer(options: options.symbolizer)
         metadata = try ProcessMetadata(filters: options.filters, procRoot: options.symbolizer.procRoot)
+        containerSyscalls = Locked(ContainerSyscallLatency(maxContainers: options.syscallContainers))
     }
 
     public var status: ProfilerStatus { state.withLock { $0 } }
@@ -99,7 +112,7 @@ public final class ContinuousProfiler: @unchecked Sendable {
                 switch kind {
                 case .syscall:
                     let tracer = SyscallTracer()
-                    try tracer.start(shared: shared, filterByPID: filter)
+                    try tracer.start(shared: shared, filterByPID: filter, processEntries: options.syscallContainers > 0 ? 32768 : 0)
                     syscalls.withLock { $0 = SyscallTracerBox(tracer: tracer) }
                     outcomes[kind] = .success(tracer.variant ?? .tpBTF)
                 case .offcpu:
@@ -111,6 +124,12 @@ public final class ContinuousProfiler: @unchecked Sendable {
                     let tracer = BlockIOTracer()
                     try tracer.start(shared: shared, filterByPID: filter)
                     blockIO.withLock { $0 = BlockIOTracerBox(tracer: tracer) }
+                    outcomes[kind] = .success(tracer.variant ?? .tpBTF)
+                case .dns, .tls:
+                    let tracer = LibraryCallTracer(kind: kind == .dns ? .dns : .tls, procRoot: options.symbolizer.procRoot)
+                    try tracer.start(shared: shared, filterByPID: filter)
+                    for failure in tracer.takeFailures() { report("profiler-agent: \(kind.rawValue): \(failure)") }
+                    libraryCalls.withLock { $0.append(LibraryCallTracerBox(tracer: tracer)) }
                     outcomes[kind] = .success(tracer.variant ?? .tpBTF)
                 }
             } catch {
@@ -135,7 +154,35 @@ public final class ContinuousProfiler: @unchecked Sendable {
         syscalls.withLock { $0?.tracer.snapshot() }
     }
 
+    /// DNS and TLS histograms and counters of the uprobe tracers that run.
+    public func libraryCallLatency() -> [LibraryCallSnapshot] {
+        libraryCalls.withLock { boxes in
+            boxes.map { box in
+                let t = box.tracer, c = t.counters()
+                return LibraryCallSnapshot(kind: t.kind, rows: Array(zip(t.rowNames, t.histograms())),
+                                           libraries: t.attachedLibraries, events: c.events, recordsLost: c.recordsLost,
+                                           callSitesSkipped: c.callSitesSkipped)
+            }
+        }
+    }
+
+    /// Per-container syscall histograms (nil unless `syscallContainers` > 0 and the tracer runs),
+    /// and how many events the kernel could count only node-wide (per-process map full).
+    public func containerSyscallLatency() -> (latency: ContainerSyscallLatency, mapFull: UInt64)? {
+        guard options.syscallContainers > 0, let full = syscalls.withLock({ $0?.tracer.processMapFull }) else { return nil }
+        return (containerSyscalls.withLock { $0 }, full)
+    }
+
+    /// The slowest DNS lookups of the last minutes, slowest first.
+    public func slowestDNSLookups(limit: Int, since: Double = 0) -> [DNSEvent] {
+        dnsEvents.withLock { $0.slowest(limit, since: since) }
+    }
+
     private func detachTracers() {
+        libraryCalls.withLock { boxes in
+            for box in boxes { box.tracer.stop() }
+            boxes.removeAll()
+        }
         syscalls.withLock { box in
             box?.tracer.stop()
             box = nil
@@ -225,16 +272,24 @@ public final class ContinuousProfiler: @unchecked Sendable {
     private func drain(into window: inout SampleAggregator, offCPU offWindow: inout SampleAggregator) {
         let samples: [StackSample]
         do {
+            // Call sites first: every sample labelled with a span was taken after its call site was sent.
+            let events = libraryCallRecords()
             let cpuStacks = try source.drain()
             let offCPUStacks = try offCPU?.drain() ?? []
-            // One pass for both kinds: each process's maps are read once per drain.
-            let all = StackSymbolization(symbolizer: symbolizer).symbolize(cpuStacks + offCPUStacks)
-            let symbolized = Array(all.prefix(cpuStacks.count))
+            let siteStacks = events.callSites.map {
+                RawStack(pid: $0.pid, tid: $0.tid, comm: "", spanID: $0.spanID, user: $0.addresses, kernel: [], count: 0)
+            }
+            // One pass for all kinds: each process's maps are read once per drain.
+            let all = StackSymbolization(symbolizer: symbolizer).symbolize(cpuStacks + offCPUStacks + siteStacks)
+            for site in all.suffix(siteStacks.count) { callSites.insert(span: site.spanID, frames: site.frames) }
+            recordDNSLookups(events.lookups)
+            countSyscallsByContainer()
+            let symbolized = all.prefix(cpuStacks.count).map(callSites.complete)
             samples = label(metadata.apply(symbolized))
             let filtered = UInt64(max(symbolized.reduce(0) { $0 + $1.count } - samples.reduce(0) { $0 + $1.count }, 0))
             state.withLock { $0.samplesFiltered += filtered }
             if let offCPU {
-                let blocked = label(metadata.apply(Array(all.dropFirst(cpuStacks.count)))).map { sample in
+                let blocked = label(metadata.apply(all[cpuStacks.count..<(cpuStacks.count + offCPUStacks.count)].map(callSites.complete))).map { sample in
                     var sample = sample
                     sample.offCPU = true
                     return sample
@@ -263,6 +318,54 @@ public final class ContinuousProfiler: @unchecked Sendable {
             $0.symbolCache = cache
             $0.trackedProcesses = tracked
         }
+    }
+
+    /// Reads the uprobe tracers' records and probes libraries of new processes.
+    private func libraryCallRecords() -> (callSites: [CallSite], lookups: [DNSLookup]) {
+        var sites: [CallSite] = [], lookups: [DNSLookup] = []
+        libraryCalls.withLock { boxes in
+            for box in boxes {
+                for record in box.tracer.records() {
+                    switch record {
+                    case .callSite(let site): sites.append(site)
+                    case .dnsLookup(let lookup): lookups.append(lookup)
+                    }
+                }
+                box.tracer.rescan()
+                for failure in box.tracer.takeFailures() { report("profiler-agent: \(box.tracer.kind.rawValue): \(failure)") }
+            }
+        }
+        return (sites, lookups)
+    }
+
+    private func countSyscallsByContainer() {
+        guard options.syscallContainers > 0 else { return }
+        let counts = syscalls.withLock { $0?.tracer.drainProcessCounts() } ?? []
+        guard !counts.isEmpty else { return }
+        var names: [Int32: String] = [:]
+        for count in counts where names[count.pid] == nil {
+            let process = metadata.metadata(of: count.pid)
+            if process.cgroupPath.isEmpty {  // exited: its cgroup may still be known
+                names[count.pid] = cgroupContainers.container(of: count.cgroupID) ?? ContainerSyscallLatency.unknown
+            } else {
+                cgroupContainers.learn(cgroup: count.cgroupID, container: process.containerID)
+                names[count.pid] = process.containerID
+            }
+        }
+        containerSyscalls.withLock { $0.add(counts) { names[$0.pid] ?? ContainerSyscallLatency.unknown } }
+    }
+
+    private func recordDNSLookups(_ lookups: [DNSLookup]) {
+        guard !lookups.isEmpty else { return }
+        var mono = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &mono)
+        let now = Date().timeIntervalSince1970
+        let monoNow = Double(mono.tv_sec) + Double(mono.tv_nsec) / 1e9
+        let events = lookups.map { lookup in
+            DNSEvent(lookup: lookup, time: now - (monoNow - Double(lookup.endMonotonicNanoseconds) / 1e9),
+                     callers: callSites.frames(of: lookup.spanID).map { Array($0.dropFirst().prefix(8).map(\.function).filter { !$0.hasPrefix("[exited") }) } ?? [])
+        }
+        dnsEvents.withLock { $0.add(events, now: now) }
     }
 
     private func label(_ samples: [StackSample]) -> [StackSample] {
@@ -298,6 +401,22 @@ public final class ContinuousProfiler: @unchecked Sendable {
 final class SyscallTracerBox: @unchecked Sendable {
     let tracer: SyscallTracer
     init(tracer: SyscallTracer) { self.tracer = tracer }
+}
+
+/// A uprobe tracer, locked like the syscall one.
+final class LibraryCallTracerBox: @unchecked Sendable {
+    let tracer: LibraryCallTracer
+    init(tracer: LibraryCallTracer) { self.tracer = tracer }
+}
+
+/// One uprobe tracer's histograms (by row label value) and counters.
+public struct LibraryCallSnapshot: Sendable {
+    public var kind: LibraryCallTracer.Kind
+    public var rows: [(String, LatencyHistogram)]
+    public var libraries: Int
+    public var events: UInt64
+    public var recordsLost: UInt64
+    public var callSitesSkipped: UInt64
 }
 
 /// The block I/O tracer, locked like the syscall one.

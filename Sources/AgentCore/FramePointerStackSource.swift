@@ -155,9 +155,10 @@ public final class FramePointerStackSource: StackSource {
     /// File descriptors of the maps other BPF objects share with this one
     /// (the process filter and the per-thread spans); -1 before `start`.
     public var sharedMaps: SharedSpanMaps {
-        guard let skeleton else { return SharedSpanMaps(targetPIDs: -1, syscallSpans: -1) }
+        guard let skeleton else { return SharedSpanMaps(targetPIDs: -1, syscallSpans: -1, eventSpans: -1) }
         return SharedSpanMaps(targetPIDs: bpf_map__fd(skeleton.pointee.maps.target_pids),
-                              syscallSpans: bpf_map__fd(skeleton.pointee.maps.syscall_spans))
+                              syscallSpans: bpf_map__fd(skeleton.pointee.maps.syscall_spans),
+                              eventSpans: bpf_map__fd(skeleton.pointee.maps.event_spans))
     }
 }
 
@@ -165,6 +166,8 @@ public final class FramePointerStackSource: StackSource {
 public struct SharedSpanMaps: Sendable {
     public var targetPIDs: Int32
     public var syscallSpans: Int32
+    /// DNS / TLS calls in progress (they enclose syscalls).
+    public var eventSpans: Int32
 }
 
 /// A NUL-padded C char array as a String.

@@ -47,6 +47,19 @@ public struct Privileges: Sendable {
 
     public func has(_ capability: Capability) -> Bool { effective & (1 << UInt64(capability.rawValue)) != 0 }
 
+    /// Capabilities the agent works without, but worse: each with what is lost.
+    /// Empty when all are present (or with CAP_SYS_ADMIN, which covers them).
+    public func missingRecommended() -> [(capability: Capability, effect: String)] {
+        if has(.sysAdmin) { return [] }
+        let recommended: [(Capability, String)] = [
+            (.syslog, "/proc/kallsyms shows no addresses: kernel frames stay unnamed"),
+            (.sysPtrace, "processes of other users cannot be symbolised or probed (their /proc/PID/maps and /proc/PID/root are refused)"),
+            (.dacReadSearch, "binaries and libraries not readable by root's uid cannot be symbolised"),
+            (.checkpointRestore, "deleted or replaced binaries cannot be opened through /proc/PID/map_files"),
+        ]
+        return recommended.filter { !has($0.0) }.map { (capability: $0.0, effect: $0.1) }
+    }
+
     /// Throws unless BPF programs can be loaded and perf events opened:
     /// CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN (which implies both).
     public func requireSampling() throws(AgentError) {

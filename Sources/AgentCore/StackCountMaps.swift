@@ -85,15 +85,9 @@ struct StackCountMaps {
 
     /// Sums a per-CPU u64 counter array (`enum profile_stat` layout).
     static func statistics(_ fd: Int32, missing: UInt64) -> SamplingStatistics {
+        let totals = perCPUCounters(fd, count: Int(PROFILE_STAT_COUNT.rawValue))
+        func total(_ index: profile_stat) -> UInt64 { totals[Int(index.rawValue)] }
         var stats = SamplingStatistics()
-        let cpus = Int(libbpf_num_possible_cpus())
-        guard cpus > 0 else { return stats }
-        var values = [UInt64](repeating: 0, count: cpus)
-        func total(_ index: profile_stat) -> UInt64 {
-            var key = UInt32(index.rawValue)
-            guard bpf_map_lookup_elem(fd, &key, &values) == 0 else { return 0 }
-            return values.reduce(0, &+)
-        }
         stats.samples = total(PROFILE_STAT_SAMPLES)
         stats.droppedMapFull = total(PROFILE_STAT_MAP_FULL)
         stats.userStacksLost = total(PROFILE_STAT_USER_STACK_LOST)
@@ -101,5 +95,17 @@ struct StackCountMaps {
         stats.stacksMissing = missing
         stats.filteredInKernel = total(PROFILE_STAT_FILTERED)
         return stats
+    }
+
+    /// Each counter of a per-CPU u64 array, summed over CPUs (0 where unreadable).
+    static func perCPUCounters(_ fd: Int32, count: Int) -> [UInt64] {
+        let cpus = Int(libbpf_num_possible_cpus())
+        guard cpus > 0 else { return Array(repeating: 0, count: count) }
+        var values = [UInt64](repeating: 0, count: cpus)
+        return (0..<count).map { index in
+            var key = UInt32(index)
+            guard bpf_map_lookup_elem(fd, &key, &values) == 0 else { return 0 }
+            return values.reduce(0, &+)
+        }
     }
 }

@@ -67,10 +67,30 @@ struct AgentMetrics {
             ]))
         }
         if let snapshot = profiler.syscallLatency() {
-            families.append(LatencyMetrics(topSyscalls: topSyscalls).syscallFamily(snapshot))
+            let latency = LatencyMetrics(topSyscalls: topSyscalls)
+            families.append(latency.syscallFamily(snapshot))
+            if let (byContainer, mapFull) = profiler.containerSyscallLatency() {
+                families.append(latency.containerSyscallFamily(byContainer, named: latency.namedSyscalls(snapshot)))
+                families.append(.gauge("profiler_agent_folded_label_values", "Distinct label values folded into \"other\" by a cardinality cap.",
+                                       [([("metric", "profiler_container_syscall_latency_seconds"), ("label", "container_id")], Double(byContainer.foldedContainers))]))
+                families.append(.counter("profiler_agent_syscall_process_map_full", "Syscalls counted only node-wide: the per-process map was full.", Double(mapFull)))
+            }
         }
         if let series = profiler.blockIOLatency() {
             families += LatencyMetrics(topSyscalls: topSyscalls).blockIOFamilies(series)
+        }
+        let libraryCalls = profiler.libraryCallLatency()
+        for snapshot in libraryCalls {
+            families += LatencyMetrics(topSyscalls: topSyscalls).libraryCallFamilies(snapshot)
+        }
+        if !libraryCalls.isEmpty {
+            let tracer = { (s: LibraryCallSnapshot) in [("tracer", s.kind.rawValue)] }
+            families.append(.gauge("profiler_agent_uprobe_libraries", "Library files (by inode) the DNS/TLS uprobes are attached to.",
+                                   libraryCalls.map { (tracer($0), Double($0.libraries)) }))
+            families.append(.counter("profiler_agent_event_records_lost", "DNS/TLS records the kernel could not send (ring buffer full).",
+                                     libraryCalls.map { (tracer($0), Double($0.recordsLost)) }))
+            families.append(.counter("profiler_agent_call_sites_skipped", "DNS/TLS call sites not sent (over the per-CPU rate); their samples keep their own stacks.",
+                                     libraryCalls.map { (tracer($0), Double($0.callSitesSkipped)) }))
         }
         return families
     }

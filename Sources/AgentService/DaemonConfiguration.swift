@@ -57,6 +57,7 @@ extension DaemonConfiguration {
         c.profiling.symbolizer.debugDirectories = debugDirectories.isEmpty ? ["/usr/lib/debug"] : debugDirectories
         c.maxProfileSeconds = try settings.integer("max-profile-seconds", default: 60, in: 1...3600)
         c.topSyscalls = try settings.integer("syscall-top", default: 20, in: 1...512)
+        c.profiling.syscallContainers = try settings.integer("syscall-containers", default: 0, in: 0...1000)
         if settings.values("tracers") != nil {
             var kinds: Set<TracerKind> = []
             for name in settings.list("tracers") where !name.isEmpty && name != "none" {

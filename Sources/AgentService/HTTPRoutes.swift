@@ -46,6 +46,20 @@ struct HTTPRoutes: Sendable {
             }
             return try json(profiler.store.windows.map(WindowSummary.init))
         }
+        router.get("/events") { request, _ in
+            let parameters = HTTPParameters(request: request)
+            guard let type = parameters.string("type") else {
+                throw HTTPError(.badRequest, message: "type is required (type=dns)")
+            }
+            guard type == "dns" else { throw HTTPError(.badRequest, message: "type must be dns, got '\(type)'") }
+            guard profiler.status.tracers[.dns].map({ (try? $0.get()) != nil }) == true else {
+                throw HTTPError(.notFound, message: "the dns tracer is not running (see --tracers)")
+            }
+            let limit = try parameters.integer("limit", in: 1...1000, default: 20)!
+            let seconds = try parameters.integer("seconds", in: 1...86_400, default: nil)
+            let since = seconds.map { Date().timeIntervalSince1970 - Double($0) } ?? 0
+            return try json(profiler.slowestDNSLookups(limit: limit, since: since).map(DNSEventSummary.init))
+        }
         router.get("/profiles/:id") { request, context in
             let parameters = HTTPParameters(request: request)
             let format = try parameters.format()
@@ -145,6 +159,7 @@ struct HTTPRoutes: Sendable {
         <li><code>/debug/pprof/profile?seconds=N[&amp;pid=P]</code> — pprof of the next N seconds (<code>go tool pprof</code>)</li>
         <li><code>/debug/pprof/offcpu?seconds=N[&amp;pid=P]</code> — off-CPU time by stack of the next N seconds</li>
         <li><code>/profiles?span_id=ID</code> — CPU and off-CPU stacks of one traced event (the exemplars' link)</li>
+        <li><a href="/events?type=dns">/events?type=dns</a> — the slowest recent DNS lookups (<code>&amp;limit=N&amp;seconds=S</code>)</li>
         <li><a href="/metrics">/metrics</a> — Prometheus / OpenMetrics</li>
         <li><a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a></li>
         </ul></body></html>
@@ -169,6 +184,42 @@ struct WindowSummary: Codable {
         stacks = window.stackCount
         bytes = window.pprof.count
         url = "/profiles/\(window.id)"
+    }
+}
+
+/// One row of `GET /events?type=dns`.
+struct DNSEventSummary: Codable {
+    var host: String
+    var durationSeconds: Double
+    var result: String
+    var returnCode: Int32
+    var time: String
+    var pid: Int32
+    var tid: Int32
+    var comm: String
+    var spanID: String
+    /// Where the lookup was called from (caller first), when the call site is known.
+    var callers: [String]
+    /// The profile of this lookup (404 until its window closes, or when it was too short to label samples).
+    var profile: String
+
+    init(_ event: DNSEvent) {
+        host = event.lookup.host
+        durationSeconds = Double(event.lookup.durationNanoseconds) / 1e9
+        result = event.lookup.succeeded ? "ok" : "error"
+        returnCode = event.lookup.returnCode
+        time = Date(timeIntervalSince1970: event.time).formatted(.iso8601)
+        pid = event.lookup.pid
+        tid = event.lookup.tid
+        comm = event.lookup.comm
+        spanID = spanIDString(event.lookup.spanID)
+        callers = event.callers
+        profile = "/profiles?span_id=\(spanID)"
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case host, result, time, pid, tid, comm, callers, profile
+        case durationSeconds = "duration_seconds", returnCode = "return_code", spanID = "span_id"
     }
 }
 

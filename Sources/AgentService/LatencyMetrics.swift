@@ -7,6 +7,11 @@ struct LatencyMetrics {
     /// Series beyond this many (by event count) are summed into `syscall="other"`.
     let topSyscalls: Int
 
+    /// The syscall numbers with their own series: the `topSyscalls` busiest.
+    func namedSyscalls(_ snapshot: SyscallLatencySnapshot) -> Set<Int> {
+        Set(snapshot.series.sorted { $0.count > $1.count }.prefix(topSyscalls).map(\.number))
+    }
+
     func syscallFamily(_ snapshot: SyscallLatencySnapshot) -> MetricFamily {
         let ranked = snapshot.series.sorted { $0.count > $1.count }
         var named = Array(ranked.prefix(topSyscalls)).map { (syscallName($0.number), $0) }
@@ -92,4 +97,66 @@ struct MonotonicToWall {
     }
 
     func wall(_ monotonicNanoseconds: UInt64) -> Double { Double(monotonicNanoseconds) / 1e9 + offset }
+}
+
+extension LatencyMetrics {
+    /// `profiler_dns_lookup_duration_seconds{result}`, or the TLS operation
+    /// histogram and byte counter `{op}`, from one uprobe tracer.
+    func libraryCallFamilies(_ snapshot: LibraryCallSnapshot) -> [MetricFamily] {
+        let clock = MonotonicToWall()
+        switch snapshot.kind {
+        case .dns:
+            return [MetricFamily(
+                name: "profiler_dns_lookup_duration_seconds",
+                help: "getaddrinfo duration (glibc, musl) by result; exemplars link to /profiles?span_id=, host names are at /events?type=dns.",
+                kind: .histogram, unit: "seconds",
+                samples: snapshot.rows.flatMap { result, h in
+                    histogramSamples(labels: [("result", result)], buckets: h.buckets, exemplars: h.exemplars, sumNanoseconds: h.sumNanoseconds, clock: clock)
+                })]
+        case .tls:
+            return [
+                MetricFamily(
+                    name: "profiler_tls_operation_duration_seconds",
+                    help: "OpenSSL SSL_read/SSL_write(_ex)/SSL_do_handshake duration by operation; exemplars link to /profiles?span_id=.",
+                    kind: .histogram, unit: "seconds",
+                    samples: snapshot.rows.flatMap { op, h in
+                        histogramSamples(labels: [("op", op)], buckets: h.buckets, exemplars: h.exemplars, sumNanoseconds: h.sumNanoseconds, clock: clock)
+                    }),
+                .counter("profiler_tls_bytes", "Plaintext bytes OpenSSL reported read or written (the data itself is never read).",
+                         snapshot.rows.filter { $0.0 != "handshake" }.map { ([("op", $0.0)], Double($0.1.bytes)) }),
+            ]
+        }
+    }
+}
+
+extension LatencyMetrics {
+    /// `profiler_container_syscall_latency_seconds{container_id, syscall}`: the
+    /// node-wide family split by container (opt-in), with the same named syscalls.
+    func containerSyscallFamily(_ latency: ContainerSyscallLatency, named: Set<Int>) -> MetricFamily {
+        var merged: [String: [String: ContainerSyscallLatency.Histogram]] = [:]
+        for (key, histogram) in latency.series {
+            let syscall = named.contains(key.number) ? syscallName(key.number) : "other"
+            var total = merged[key.container, default: [:]][syscall] ?? ContainerSyscallLatency.Histogram()
+            for i in total.buckets.indices {
+                total.buckets[i] += histogram.buckets[i]
+                if let e = histogram.exemplars[i], e.endMonotonicNanoseconds >= total.exemplars[i]?.endMonotonicNanoseconds ?? 0 {
+                    total.exemplars[i] = e
+                }
+            }
+            total.sumNanoseconds += histogram.sumNanoseconds
+            merged[key.container, default: [:]][syscall] = total
+        }
+        let clock = MonotonicToWall()
+        var samples: [MetricSample] = []
+        for (container, bySyscall) in merged.sorted(by: { $0.key < $1.key }) {
+            for (syscall, h) in bySyscall.sorted(by: { $0.key < $1.key }) {
+                // Processes outside containers carry no container_id (an empty label is no label).
+                let labels = (container.isEmpty ? [] : [("container_id", container)]) + [("syscall", syscall)]
+                samples += histogramSamples(labels: labels, buckets: h.buckets, exemplars: h.exemplars, sumNanoseconds: h.sumNanoseconds, clock: clock)
+            }
+        }
+        return MetricFamily(name: "profiler_container_syscall_latency_seconds",
+                            help: "Syscall latency by container (the first \(latency.maxContainers) containers seen, later ones as container_id=\"other\") and syscall.",
+                            kind: .histogram, unit: "seconds", samples: samples)
+    }
 }

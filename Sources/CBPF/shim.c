@@ -82,3 +82,41 @@ void cbpf_libbpf_log_clear(void)
 	log_start = log_length = 0;
 	pthread_mutex_unlock(&log_lock);
 }
+
+/* BPF_LINK_CREATE for a uprobe_multi link (kernel 6.6+). libbpf 1.1 predates
+ * it, so the attribute is laid out here as the kernel's uapi defines it:
+ * link_create's common part, then the uprobe_multi member of its union. */
+struct cbpf_uprobe_multi_attr {
+	uint32_t prog_fd;
+	uint32_t target_fd;
+	uint32_t attach_type;
+	uint32_t flags;
+	uint64_t path;
+	uint64_t offsets;
+	uint64_t ref_ctr_offsets;
+	uint64_t cookies;
+	uint32_t cnt;
+	uint32_t multi_flags;
+	uint32_t pid;
+	uint32_t pad;
+};
+
+#define CBPF_BPF_LINK_CREATE 28
+#define CBPF_BPF_TRACE_UPROBE_MULTI 48
+#define CBPF_BPF_F_UPROBE_MULTI_RETURN 1
+
+int cbpf_attach_uprobe_multi(int prog_fd, const char *path, const uint64_t *offsets, const uint64_t *cookies,
+			     uint32_t count, bool retprobe)
+{
+	struct cbpf_uprobe_multi_attr attr;
+	memset(&attr, 0, sizeof(attr));
+	attr.prog_fd = (uint32_t)prog_fd;
+	attr.attach_type = CBPF_BPF_TRACE_UPROBE_MULTI;
+	attr.path = (uint64_t)(uintptr_t)path;
+	attr.offsets = (uint64_t)(uintptr_t)offsets;
+	attr.cookies = (uint64_t)(uintptr_t)cookies;
+	attr.cnt = count;
+	attr.multi_flags = retprobe ? CBPF_BPF_F_UPROBE_MULTI_RETURN : 0;
+	long fd = syscall(__NR_bpf, CBPF_BPF_LINK_CREATE, &attr, sizeof(attr));
+	return fd < 0 ? -errno : (int)fd;
+}

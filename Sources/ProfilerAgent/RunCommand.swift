@@ -62,7 +62,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Longest seconds= a profile request may ask for. (default: 60)")
     var maxProfileSeconds: String?
 
-    @Option(help: "Event tracers to attach, comma-separated: syscall, offcpu, io (or none). A tracer that cannot attach is reported once and left out. (default: syscall,offcpu,io)")
+    @Option(help: "Event tracers to attach, comma-separated: syscall, offcpu, io, dns, tls (or none). A tracer that cannot attach is reported once and left out. (default: all)")
     var tracers: String?
 
     @Option(help: "Shortest off-CPU block counted, e.g. 1ms, 500us. (default: 1ms)")
@@ -70,6 +70,9 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(help: "Syscalls with their own series in profiler_syscall_latency_seconds; the rest are syscall=\"other\". (default: 20)")
     var syscallTop: String?
+
+    @Option(help: "Also split syscall latency by container: profiler_container_syscall_latency_seconds{container_id} for the first N containers seen, later ones as \"other\". (default: 0, off)")
+    var syscallContainers: String?
 
     @Option(help: "BTF file of the running kernel, for kernels without /sys/kernel/btf/vmlinux.")
     var btf: String?
@@ -101,6 +104,7 @@ struct RunCommand: AsyncParsableCommand {
             "max-profile-seconds": maxProfileSeconds.map { [$0] } ?? [], "btf": btf.map { [$0] } ?? [], "debug-dir": debugDir,
             "tracers": tracers.map { $0.split(separator: ",").map(String.init) + ($0.isEmpty ? ["none"] : []) } ?? [],
             "offcpu-min-block": offcpuMinBlock.map { [$0] } ?? [], "syscall-top": syscallTop.map { [$0] } ?? [],
+            "syscall-containers": syscallContainers.map { [$0] } ?? [],
         ], environment: ProcessInfo.processInfo.environment, configPath: config)
 
         return try DaemonConfiguration(settings: settings)

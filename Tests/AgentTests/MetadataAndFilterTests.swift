@@ -16,24 +16,30 @@ final class MetadataAndFilterTests: AgentTestCase {
         throw XCTSkip("no writable cgroup v2 hierarchy on this machine")
     }
 
-    func testContainerLabelsAndFilters() throws {
+    /// Moves `process` into a kubelet/containerd-style cgroup of container `id`
+    /// (removed again, innermost first, when the test ends).
+    func enterContainer(_ process: Process, id: String, pod: String) throws {
         let root = try unifiedRoot()
-        let relative = "/kubepods.slice/kubepods-besteffort-pod\(podUID.replacingOccurrences(of: "-", with: "_")).slice/cri-containerd-\(containerID).scope"
+        let relative = "/kubepods.slice/kubepods-besteffort-pod\(pod.replacingOccurrences(of: "-", with: "_")).slice/cri-containerd-\(id).scope"
         let directory = root + relative
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let fixture = try startFixture("cpu_split")
-        _ = try startFixture("read_loop")  // busy outside the cgroup: must be filtered out
         addTeardownBlock {
-            if fixture.isRunning { fixture.terminate(); fixture.waitUntilExit() }
+            if process.isRunning { process.terminate(); process.waitUntilExit() }
             var path = directory
-            while path.count > root.count {  // remove the now-empty cgroups, innermost first
+            while path.count > root.count {
                 try? FileManager.default.removeItem(atPath: path)
                 path = (path as NSString).deletingLastPathComponent
             }
         }
-        try "\(fixture.processIdentifier)\n".write(toFile: directory + "/cgroup.procs", atomically: false, encoding: .utf8)
-        let cgroupFile = try String(contentsOfFile: "/proc/\(fixture.processIdentifier)/cgroup", encoding: .utf8)
+        try "\(process.processIdentifier)\n".write(toFile: directory + "/cgroup.procs", atomically: false, encoding: .utf8)
+        let cgroupFile = try String(contentsOfFile: "/proc/\(process.processIdentifier)/cgroup", encoding: .utf8)
         XCTAssertTrue(cgroupFile.contains(relative), cgroupFile)
+    }
+
+    func testContainerLabelsAndFilters() throws {
+        let fixture = try startFixture("cpu_split")
+        _ = try startFixture("read_loop")  // busy outside the cgroup: must be filtered out
+        try enterContainer(fixture, id: containerID, pod: podUID)
 
         let agent = try DaemonProcess(["--window", "1", "--cgroup", "/kubepods.slice/", "--comm", "^cpu_spl", "--node-name", "node-7",
                                        "--exclude-kernel-threads"])
@@ -56,5 +62,37 @@ final class MetadataAndFilterTests: AgentTestCase {
         let badRegex = try Command.run(TestEnvironment.agent, ["run", "--listen", "127.0.0.1:0", "--comm", "(unclosed"])
         XCTAssertEqual(badRegex.status, 1)
         XCTAssertTrue(badRegex.stderr.contains("--comm: '(unclosed' is not a valid regular expression"), badRegex.stderr)
+    }
+
+    /// `--syscall-containers 1`: the first container gets its own series, the
+    /// next one is folded into "other" (and counted), the node-wide family is unchanged.
+    func testSyscallLatencyByContainerIsCapped() throws {
+        let second = "9" + containerID.dropFirst()
+        let first = try startFixture("sleeper", arguments: ["1.5", "40"])
+        let later = try startFixture("sleeper", arguments: ["4", "40"])
+        try enterContainer(first, id: containerID, pod: podUID)
+        try enterContainer(later, id: second, pod: "6" + podUID.dropFirst())
+        let agent = try DaemonProcess(["--window", "1", "--tracers", "syscall", "--syscall-containers", "1", "--syscall-top", "512"])
+        for process in [first, later] { process.waitUntilExit() }
+        Thread.sleep(forTimeInterval: 1.5)  // the last counts are drained
+
+        let metrics = try agent.getText("/metrics", accept: "application/openmetrics-text; version=1.0.0")
+        func count(_ labels: String) -> Double {
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix("profiler_container_syscall_latency_seconds_count{\(labels)}") }
+            return line.flatMap { Double($0.split(separator: " ")[1]) } ?? 0
+        }
+        XCTAssertGreaterThanOrEqual(count("container_id=\"\(containerID)\",syscall=\"nanosleep\""), 40,
+                                    metrics.split(separator: "\n").filter { $0.contains("container_syscall") && $0.contains("_count") }.joined(separator: "\n"))
+        XCTAssertGreaterThanOrEqual(count("container_id=\"other\",syscall=\"nanosleep\""), 40, "the second container is folded")
+        XCTAssertFalse(metrics.contains(second), "over the cap: no series of its own")
+        XCTAssertTrue(metrics.contains("profiler_agent_folded_label_values{metric=\"profiler_container_syscall_latency_seconds\",label=\"container_id\"} 1"))
+        XCTAssertTrue(metrics.contains("profiler_container_syscall_latency_seconds_bucket{syscall="), "host processes carry no container_id")
+        XCTAssertTrue(metrics.contains("profiler_syscall_latency_seconds_count{syscall=\"nanosleep\"}"), "the node-wide family stays")
+        let promtool = try XCTUnwrap(TestEnvironment.which("promtool"))
+        let check = try Command.run(promtool, ["check", "metrics"], input: Data(try agent.getText("/metrics").utf8))
+        XCTAssertEqual(check.status, 0, check.output + check.stderr)
+
+        let off = try DaemonProcess(["--tracers", "syscall"])
+        XCTAssertFalse(try off.getText("/metrics").contains("profiler_container_syscall_latency_seconds"), "opt-in only")
     }
 }

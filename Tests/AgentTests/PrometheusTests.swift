@@ -16,10 +16,9 @@ final class PrometheusTests: AgentTestCase {
         return try XCTUnwrap(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any], result.output)
     }
 
-    func testPrometheusStoresExemplarsThatLeadToProfiles() throws {
+    /// Starts Prometheus with exemplar storage, scraping the agent every second; returns its port.
+    func startPrometheus(scraping agentPort: Int) throws -> Int {
         let prometheus = try XCTUnwrap(TestEnvironment.which("prometheus"), "apt-get install prometheus")
-        let sleeper = try startFixture("sleeper", arguments: ["0.5", "200"])  // 50 ms sleeps for ~10 s
-        let agent = try DaemonProcess(["--window", "2", "--pid", String(sleeper.processIdentifier)])
         let port = try freePort()
         let config = scratch.appendingPathComponent("prometheus.yml")
         try """
@@ -29,46 +28,90 @@ final class PrometheusTests: AgentTestCase {
             scrape_configs:
               - job_name: profiler-agent
                 static_configs:
-                  - targets: ["127.0.0.1:\(agent.port)"]
+                  - targets: ["127.0.0.1:\(agentPort)"]
             """.write(to: config, atomically: true, encoding: .utf8)
         let server = try Command.start(prometheus, [
             "--config.file=\(config.path)", "--storage.tsdb.path=\(scratch.appendingPathComponent("tsdb").path)",
             "--web.listen-address=127.0.0.1:\(port)", "--enable-feature=exemplar-storage",
         ])
-        defer { server.terminate(); server.waitUntilExit() }
+        addTeardownBlock { server.terminate(); server.waitUntilExit() }
+        return port
+    }
 
-        // Wait for exemplars of a slow nanosleep bucket to be stored.
-        var exemplars: [[String: Any]] = []
-        let deadline = Date().addingTimeInterval(25)
+    /// Exemplars Prometheus stored for `selector` in the last minute whose value is at least `minimum`,
+    /// waiting up to `seconds` for one.
+    func storedExemplars(_ port: Int, _ selector: String, minimum: Double, seconds: Double = 25) -> [[String: Any]] {
+        let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             Thread.sleep(forTimeInterval: 1)
             let now = Date().timeIntervalSince1970
-            guard let answer = try? query(port, "/api/v1/query_exemplars?query=profiler_syscall_latency_seconds_bucket{syscall=\"nanosleep\"}&start=\(Int(now) - 60)&end=\(Int(now) + 1)"),
+            guard let answer = try? query(port, "/api/v1/query_exemplars?query=\(selector)&start=\(Int(now) - 60)&end=\(Int(now) + 1)"),
                   let data = answer["data"] as? [[String: Any]] else { continue }
-            exemplars = data.flatMap { ($0["exemplars"] as? [[String: Any]]) ?? [] }
-                .filter { (Double($0["value"] as? String ?? "") ?? 0) >= 0.04 }
-            if !exemplars.isEmpty { break }
+            let exemplars = data.flatMap { ($0["exemplars"] as? [[String: Any]]) ?? [] }
+                .filter { (Double($0["value"] as? String ?? "") ?? 0) >= minimum }
+            if !exemplars.isEmpty { return exemplars }
         }
-        let exemplar = try XCTUnwrap(exemplars.last, "Prometheus stored no exemplar for the 50 ms nanosleep bucket")
-        let span = try XCTUnwrap((exemplar["labels"] as? [String: String])?["span_id"])
-        XCTAssertEqual(span.count, 16)
+        return []
+    }
 
-        // The scrape never failed.
+    /// Asserts that no scrape failed in the last minute.
+    func assertScrapesNeverFailed(_ port: Int) throws {
         let up = try query(port, "/api/v1/query?query=min_over_time(up[1m])")
         let value = ((up["data"] as? [String: Any])?["result"] as? [[String: Any]])?.first?["value"] as? [Any]
         XCTAssertEqual(value?.last as? String, "1", "a scrape failed: \(up)")
+    }
 
-        // The exemplar's span opens the profile of that very sleep (once its window closed).
+    /// The agent's profile of `span`, once the window holding it closed.
+    func spanProfile(_ agent: DaemonProcess, _ span: String) throws -> Data {
         var profile = try agent.get("/profiles?span_id=\(span)")
         for _ in 0..<30 where profile.status == 404 {
             Thread.sleep(forTimeInterval: 0.5)
             profile = try agent.get("/profiles?span_id=\(span)")
         }
         XCTAssertEqual(profile.status, 200, String(decoding: profile.body, as: UTF8.self))
+        return profile.body
+    }
+
+    func testPrometheusStoresExemplarsThatLeadToProfiles() throws {
+        let sleeper = try startFixture("sleeper", arguments: ["0.5", "200"])  // 50 ms sleeps for ~10 s
+        let agent = try DaemonProcess(["--window", "2", "--pid", String(sleeper.processIdentifier)])
+        let port = try startPrometheus(scraping: agent.port)
+        let exemplars = storedExemplars(port, "profiler_syscall_latency_seconds_bucket{syscall=\"nanosleep\"}", minimum: 0.04)
+        let exemplar = try XCTUnwrap(exemplars.last, "Prometheus stored no exemplar for the 50 ms nanosleep bucket")
+        let span = try XCTUnwrap((exemplar["labels"] as? [String: String])?["span_id"])
+        XCTAssertEqual(span.count, 16)
+        try assertScrapesNeverFailed(port)
+
+        // The exemplar's span opens the profile of that very sleep (once its window closed).
         let file = scratch.appendingPathComponent("exemplar.pb.gz")
-        try profile.body.write(to: file)
+        try spanProfile(agent, span).write(to: file)
         let top = try Command.run(TestEnvironment.which("go") ?? "/usr/bin/go", ["tool", "pprof", "-top", "-sample_index=offcpu", file.path])
         XCTAssertEqual(top.status, 0, top.stderr)
         XCTAssertTrue(top.output.contains("sleep_once"), top.output)
+    }
+
+    /// The deploy issue's end-to-end check: Prometheus scrapes the agent while the
+    /// DNS and syscall fixtures run; a stored DNS exemplar opens that lookup's profile.
+    func testPrometheusStoresDNSExemplarsThatLeadToTheLookupProfile() throws {
+        let dns = try DNSFixture(test: self)
+        let agent = try DaemonProcess(["--window", "2", "--tracers", "dns,syscall,offcpu"])
+        let port = try startPrometheus(scraping: agent.port)
+        let sleeper = try startFixture("sleeper", arguments: ["0.5", "200"])
+        let lookups = try dns.startLookups(100, prefix: "e2e-", startDelay: 1500, endDelay: 3000)  // 80 ms each, ~8 s
+        addTeardownBlock { if lookups.isRunning { lookups.terminate() }; lookups.waitUntilExit() }
+
+        let exemplars = storedExemplars(port, "profiler_dns_lookup_duration_seconds_bucket", minimum: 0.08)
+        let exemplar = try XCTUnwrap(exemplars.last, "Prometheus stored no exemplar for the 80 ms DNS bucket")
+        let span = try XCTUnwrap((exemplar["labels"] as? [String: String])?["span_id"])
+        XCTAssertEqual(span.count, 16)
+        XCTAssertFalse(storedExemplars(port, "profiler_syscall_latency_seconds_bucket", minimum: 0).isEmpty, "syscall exemplars are stored too")
+        try assertScrapesNeverFailed(port)
+        XCTAssertTrue(sleeper.isRunning)
+
+        let file = scratch.appendingPathComponent("dns-exemplar.pb.gz")
+        try spanProfile(agent, span).write(to: file)
+        let traces = try Command.run(TestEnvironment.which("go") ?? "/usr/bin/go", ["tool", "pprof", "-traces", file.path])
+        XCTAssertEqual(traces.status, 0, traces.stderr)
+        XCTAssertTrue(traces.output.contains("resolve_slowly"), traces.output)
     }
 }

@@ -9,7 +9,7 @@ final class TracerTests: AgentTestCase {
     /// `name{labels} value [# {exemplar labels} value timestamp]` lines of one series family.
     struct Line { var labels: [String: String]; var value: Double; var exemplar: [String: String]; var exemplarValue: Double? }
 
-    func lines(_ prefix: String, in text: String) -> [Line] {
+    static func lines(_ prefix: String, in text: String) -> [Line] {
         text.split(separator: "\n").compactMap { raw -> Line? in
             guard raw.hasPrefix(prefix + "{") else { return nil }
             let parts = raw.components(separatedBy: " # ")
@@ -34,7 +34,9 @@ final class TracerTests: AgentTestCase {
     }
 
     func testNanosleepExemplarLeadsToTheSleepingStack() throws {
-        let sleeper = try startFixture("sleeper", arguments: ["1.5", "20"])
+        // 40 sleeps (2 s) so that a drain sees the process alive: the last sleep, read after
+        // the process exited, is symbolised from the maps cached then.
+        let sleeper = try startFixture("sleeper", arguments: ["1.5", "40"])
         let agent = try DaemonProcess(["--window", "1", "--pid", String(sleeper.processIdentifier)])
         let deadline = Date().addingTimeInterval(10)
         while sleeper.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
@@ -42,12 +44,12 @@ final class TracerTests: AgentTestCase {
         Thread.sleep(forTimeInterval: 2.5)  // its last window closes
 
         let metrics = try agent.getText("/metrics", accept: "application/openmetrics-text; version=1.0.0")
-        let buckets = lines("profiler_syscall_latency_seconds_bucket", in: metrics).filter { $0.labels["syscall"] == "nanosleep" }
+        let buckets = Self.lines("profiler_syscall_latency_seconds_bucket", in: metrics).filter { $0.labels["syscall"] == "nanosleep" }
         XCTAssertEqual(buckets.count, 23, "nanosleep series missing:\n\(metrics.split(separator: "\n").filter { $0.contains("syscall_latency") }.prefix(5))")
         let below = try XCTUnwrap(buckets.first { $0.labels["le"] == "0.032768" }).value
         let all = try XCTUnwrap(buckets.first { $0.labels["le"] == "+Inf" }).value
-        XCTAssertGreaterThanOrEqual(all - below, 20, "20 sleeps of 50 ms must land in buckets ≥ 0.05 s")
-        for line in lines("profiler_syscall_latency_seconds_bucket", in: metrics) where !line.exemplar.isEmpty {
+        XCTAssertGreaterThanOrEqual(all - below, 20, "≥ 20 sleeps of 50 ms must land in buckets ≥ 0.05 s")
+        for line in Self.lines("profiler_syscall_latency_seconds_bucket", in: metrics) where !line.exemplar.isEmpty {
             XCTAssertLessThanOrEqual(line.exemplar.map { $0.key.count + $0.value.count }.reduce(0, +), 128)
         }
         let slow = try XCTUnwrap(buckets.first { $0.labels["le"] == "0.065536" })
@@ -131,6 +133,8 @@ final class TracerTests: AgentTestCase {
         XCTAssertTrue(metrics.contains("profiler_agent_tracer_attached{tracer=\"syscall\",mode=\"tp_btf\"} 1"), metrics)
         XCTAssertTrue(metrics.contains("profiler_agent_tracer_attached{tracer=\"offcpu\",mode=\"tp_btf\"} 1"), metrics)
         XCTAssertTrue(metrics.contains("profiler_agent_tracer_attached{tracer=\"io\",mode=\"tp_btf\"} 1"), metrics)
+        XCTAssertTrue(metrics.contains("profiler_agent_tracer_attached{tracer=\"dns\",mode=\"tp_btf\"} 1"), metrics)
+        XCTAssertTrue(metrics.contains("profiler_agent_tracer_attached{tracer=\"tls\",mode=\"tp_btf\"} 1"), metrics)
         let pulled = try agent.get("/debug/pprof/profile?seconds=5&pid=\(fixture.processIdentifier)")
         assertCPUSplit(PprofReader.flatten(try PprofReader.decode(pulled.body)))
         let text = try agent.getText("/metrics")

@@ -28,7 +28,11 @@ public struct MetricFamily: Sendable {
     }
 
     public static func gauge(_ name: String, _ help: String, _ value: Double, unit: String? = nil) -> MetricFamily {
-        MetricFamily(name: name, help: help, kind: .gauge, unit: unit, samples: [MetricSample(suffix: "", labels: [], value: value)])
+        gauge(name, help, [([], value)], unit: unit)
+    }
+
+    public static func gauge(_ name: String, _ help: String, _ values: [([(String, String)], Double)], unit: String? = nil) -> MetricFamily {
+        MetricFamily(name: name, help: help, kind: .gauge, unit: unit, samples: values.map { MetricSample(suffix: "", labels: $0.0, value: $0.1) })
     }
 }
 

@@ -30,7 +30,7 @@ public final class BlockIOTracer {
         for program in variant == .tpBTF ? raw : btf { bpf_program__set_autoload(program, false) }
         skel.pointee.rodata.pointee.filter_io_by_pid = filterByPID
         skel.pointee.rodata.pointee.span_salt = spanSalt()
-        try shared.adopt(targetPIDs: skel.pointee.maps.target_pids, syscallSpans: skel.pointee.maps.syscall_spans, object: "blockio")
+        try shared.adopt(targetPIDs: skel.pointee.maps.target_pids, syscallSpans: skel.pointee.maps.syscall_spans, eventSpans: skel.pointee.maps.event_spans, object: "blockio")
         let err = blockio_bpf__load(skel)
         guard err == 0 else { throw .bpfLoadFailed(object: "blockio (\(variant.rawValue))", reason: errnoText(err), verifierLog: BPFLog.tail()) }
         links = try attachAutoloaded(variant == .tpBTF ? btf : raw, object: "blockio")
@@ -57,7 +57,7 @@ public final class BlockIOTracer {
         }
         var series: [BlockIOSeries] = []
         for var key in keys {
-            var value = io_histogram()
+            var value = latency_histogram()
             guard bpf_map_lookup_elem(fd, &key, &value) == 0 else { continue }
             let buckets = withUnsafeBytes(of: value.buckets) { Array($0.bindMemory(to: UInt64.self)) }
             let exemplars = withUnsafeBytes(of: value.exemplars) { raw in

@@ -49,7 +49,7 @@ public final class OffCPUSource: StackSource {
         rodata.pointee.min_block_ns = configuration.minimumBlockNanoseconds
         rodata.pointee.span_salt = spanSalt()
         let maps = skel.pointee.maps
-        try shared.adopt(targetPIDs: maps.target_pids, syscallSpans: maps.syscall_spans, object: "offcpu")
+        try shared.adopt(targetPIDs: maps.target_pids, syscallSpans: maps.syscall_spans, eventSpans: maps.event_spans, object: "offcpu")
         bpf_map__set_max_entries(maps.offcpu_counts, configuration.countEntries)
         bpf_map__set_max_entries(maps.offcpu_stacks, configuration.stackEntries)
         let err = offcpu_bpf__load(skel)

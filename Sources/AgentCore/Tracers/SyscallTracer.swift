@@ -13,12 +13,15 @@ public final class SyscallTracer {
     deinit { stop() }
 
     /// Loads and attaches, sharing the sampler's span and pid-filter maps.
-    public func start(shared: SharedSpanMaps, filterByPID: Bool) throws(AgentError) {
-        variant = try attachPreferringBTF(load: { (v: AttachVariant) throws(AgentError) in try load(v, shared: shared, filterByPID: filterByPID) },
-                                          stop: stop)
+    /// `processEntries` > 0 also counts per process (for per-container series)
+    /// in a map of that many (process, syscall, bucket) rows, emptied every drain.
+    public func start(shared: SharedSpanMaps, filterByPID: Bool, processEntries: Int = 0) throws(AgentError) {
+        variant = try attachPreferringBTF(load: { (v: AttachVariant) throws(AgentError) in
+            try load(v, shared: shared, filterByPID: filterByPID, processEntries: processEntries)
+        }, stop: stop)
     }
 
-    private func load(_ variant: AttachVariant, shared: SharedSpanMaps, filterByPID: Bool) throws(AgentError) {
+    private func load(_ variant: AttachVariant, shared: SharedSpanMaps, filterByPID: Bool, processEntries: Int) throws(AgentError) {
         BPFLog.clear()
         guard let skel = syscalls_bpf__open() else {
             throw .bpfLoadFailed(object: "syscalls", reason: errnoText(errno), verifierLog: BPFLog.tail())
@@ -30,7 +33,9 @@ public final class SyscallTracer {
         for program in variant == .tpBTF ? raw : btf { bpf_program__set_autoload(program, false) }
         skel.pointee.rodata.pointee.filter_by_pid = filterByPID
         skel.pointee.rodata.pointee.span_salt = spanSalt()
-        try shared.adopt(targetPIDs: skel.pointee.maps.target_pids, syscallSpans: skel.pointee.maps.syscall_spans, object: "syscalls")
+        skel.pointee.rodata.pointee.per_process = processEntries > 0
+        bpf_map__set_max_entries(skel.pointee.maps.syscall_process_hist, UInt32(max(processEntries, 1)))
+        try shared.adopt(targetPIDs: skel.pointee.maps.target_pids, syscallSpans: skel.pointee.maps.syscall_spans, eventSpans: skel.pointee.maps.event_spans, object: "syscalls")
         let err = syscalls_bpf__load(skel)
         guard err == 0 else { throw .bpfLoadFailed(object: "syscalls (\(variant.rawValue))", reason: errnoText(err), verifierLog: BPFLog.tail()) }
         links = try attachAutoloaded(variant == .tpBTF ? btf : raw, object: "syscalls")
@@ -41,6 +46,44 @@ public final class SyscallTracer {
         links.removeAll()
         if let skeleton { syscalls_bpf__destroy(skeleton) }
         skeleton = nil
+    }
+
+    /// Takes the per-process counts gathered since the last call (empty unless
+    /// started with `processEntries`).
+    public func drainProcessCounts() -> [ProcessSyscallCount] {
+        guard let skeleton, skeleton.pointee.rodata.pointee.per_process else { return [] }
+        let fd = bpf_map__fd(skeleton.pointee.maps.syscall_process_hist)
+        var keys: [process_syscall_key] = []
+        var next = process_syscall_key()
+        var err = bpf_map_get_next_key(fd, nil, &next)
+        while err == 0 {
+            keys.append(next)
+            var current = next
+            err = bpf_map_get_next_key(fd, &current, &next)
+        }
+        var counts: [ProcessSyscallCount] = []
+        counts.reserveCapacity(keys.count)
+        for var key in keys {
+            var value = process_syscall_value()
+            // Atomic read-and-remove, so no event counted meanwhile is lost (5.14+); else read, then remove.
+            if bpf_map_lookup_and_delete_elem(fd, &key, &value) != 0 {
+                guard bpf_map_lookup_elem(fd, &key, &value) == 0 else { continue }
+                bpf_map_delete_elem(fd, &key)
+            }
+            let e = value.exemplar
+            counts.append(ProcessSyscallCount(
+                pid: Int32(bitPattern: key.pid), number: Int(key.nr), bucket: Int(key.bucket), count: value.count,
+                sumNanoseconds: value.sum_ns, cgroupID: value.cgroup_id,
+                exemplar: e.span_id == 0 ? nil : LatencyExemplar(spanID: e.span_id, durationNanoseconds: e.duration_ns, endMonotonicNanoseconds: e.end_ns)))
+        }
+        return counts
+    }
+
+    /// Events counted only node-wide because the per-process map was full.
+    public var processMapFull: UInt64 {
+        guard let skeleton else { return 0 }
+        return StackCountMaps.perCPUCounters(bpf_map__fd(skeleton.pointee.maps.syscall_stats),
+                                             count: Int(SYSCALL_STAT_COUNT.rawValue))[Int(SYSCALL_STAT_PROCESS_MAP_FULL.rawValue)]
     }
 
     /// The histograms as they stand (cumulative since start).
@@ -64,6 +107,18 @@ public final class SyscallTracer {
         }
         return SyscallLatencySnapshot(series: series)
     }
+}
+
+/// One process's syscall events in one latency bucket since the last drain.
+public struct ProcessSyscallCount: Sendable {
+    public var pid: Int32
+    public var number: Int
+    public var bucket: Int
+    public var count: UInt64
+    public var sumNanoseconds: UInt64
+    /// cgroup (v2) id of the last event.
+    public var cgroupID: UInt64
+    public var exemplar: LatencyExemplar?
 }
 
 /// One event kept as a histogram bucket's exemplar.

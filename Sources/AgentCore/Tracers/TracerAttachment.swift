@@ -26,8 +26,9 @@ func attachPreferringBTF(load: (AttachVariant) throws(AgentError) -> Void, stop:
 
 extension SharedSpanMaps {
     /// Makes a tracer object use the sampler's pid filter and span maps (before load).
-    func adopt(targetPIDs: OpaquePointer?, syscallSpans: OpaquePointer?, object: String) throws(AgentError) {
-        if bpf_map__reuse_fd(targetPIDs, self.targetPIDs) != 0 || bpf_map__reuse_fd(syscallSpans, self.syscallSpans) != 0 {
+    func adopt(targetPIDs: OpaquePointer?, syscallSpans: OpaquePointer?, eventSpans: OpaquePointer?, object: String) throws(AgentError) {
+        if bpf_map__reuse_fd(targetPIDs, self.targetPIDs) != 0 || bpf_map__reuse_fd(syscallSpans, self.syscallSpans) != 0
+            || bpf_map__reuse_fd(eventSpans, self.eventSpans) != 0 {
             throw .bpfLoadFailed(object: object, reason: "cannot share the span maps: \(errnoText(errno))", verifierLog: [])
         }
     }

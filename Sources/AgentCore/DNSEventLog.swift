@@ -1,0 +1,42 @@
+import Foundation
+import Symbolizer
+
+/// One DNS lookup as `/events?type=dns` shows it.
+public struct DNSEvent: Sendable {
+    public var lookup: DNSLookup
+    /// Unix seconds at the lookup's end.
+    public var time: Double
+    /// Function names of the call site, the caller of getaddrinfo first (empty when unknown).
+    public var callers: [String]
+}
+
+/// Recent DNS lookups, bounded in count and age, for finding the slowest ones.
+/// Host names live here only, never in metric labels.
+public struct DNSEventLog: Sendable {
+    public let capacity: Int
+    /// Lookups older than this many seconds are forgotten.
+    public let maximumAge: Double
+    private var events: [DNSEvent] = []
+
+    public init(capacity: Int = 2048, maximumAge: Double = 900) {
+        self.capacity = max(capacity, 1)
+        self.maximumAge = maximumAge
+    }
+
+    public var count: Int { events.count }
+
+    public mutating func add(_ new: [DNSEvent], now: Double) {
+        events += new
+        let oldest = now - maximumAge
+        if let first = events.firstIndex(where: { $0.time >= oldest }), first > 0 { events.removeFirst(first) }
+        else if events.last.map({ $0.time < oldest }) == true { events.removeAll() }
+        if events.count > capacity { events.removeFirst(events.count - capacity) }
+    }
+
+    /// The slowest lookups that ended at or after `since` (Unix seconds), slowest first.
+    public func slowest(_ limit: Int, since: Double = 0) -> [DNSEvent] {
+        Array(events.filter { $0.time >= since }
+            .sorted { $0.lookup.durationNanoseconds > $1.lookup.durationNanoseconds }
+            .prefix(limit))
+    }
+}
