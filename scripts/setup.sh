@@ -12,7 +12,8 @@ packages=(
   prometheus                         # promtool / prometheus check our /metrics in tests
   chromium                           # headless browser renders the flamegraph page in tests
   curl python3                       # HTTP client and the stand-in Pyroscope receiver in tests
-  make util-linux procps             # setpriv (unprivileged test), ps
+  make util-linux procps             # setpriv (unprivileged and capability tests), ps
+  openssl python3-venv               # TLS test server; the virtualenv below
 )
 if ! grep -qiE 'debian|ubuntu' /etc/os-release 2>/dev/null; then
   echo "setup.sh: this script installs with apt (Debian/Ubuntu); install the equivalents of: ${packages[*]}" >&2
@@ -40,6 +41,14 @@ if ((${#missing[@]})); then
   echo "setup.sh: installing ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# kubernetes-validate (PyPI) checks deploy/'s manifests in the tests; kept in .build/venv.
+venv="$(dirname "$0")/../.build/venv"
+if [ ! -x "$venv/bin/kubernetes-validate" ]; then
+  echo "setup.sh: installing kubernetes-validate into .build/venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q kubernetes-validate==1.37.0
 fi
 
 command -v swift >/dev/null || { echo "setup.sh: Swift 6 is required (https://www.swift.org/install/linux/)" >&2; exit 1; }

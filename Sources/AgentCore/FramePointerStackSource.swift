@@ -1,4 +1,5 @@
 import CBPF
+import Symbolizer
 import Foundation
 
 /// How CPU stacks are sampled.
@@ -131,7 +132,9 @@ public final class FramePointerStackSource: StackSource {
     /// Run count and run time of the sampling program (zero unless
     /// `programStatistics` is on, or BPF stats are enabled system-wide).
     public func programStatistics() -> [BPFProgramStatistics] {
-        guard let skeleton else { return [] }
+        // Turning the kernel's BPF statistics on needs CAP_SYS_ADMIN (or sysctl
+        // kernel.bpf_stats_enabled=1): without them the counters stay 0, so none are reported.
+        guard let skeleton, statsFD >= 0 || readWholeFile("/proc/sys/kernel/bpf_stats_enabled").map({ $0.first == UInt8(ascii: "1") }) == true else { return [] }
         var info = bpf_prog_info()
         var length = UInt32(MemoryLayout<bpf_prog_info>.size)
         let fd = bpf_program__fd(skeleton.pointee.progs.profile_sample)

@@ -8,11 +8,13 @@ final class DaemonProcess {
     let port: Int
     private let errors: LockedBox<String>
 
-    /// Starts the daemon with `arguments` (plus `--listen 127.0.0.1:0`) and waits until it serves.
-    init(_ arguments: [String], environment: [String: String]? = nil) throws {
+    /// Starts the daemon with `arguments` (plus `--listen 127.0.0.1:0`) and waits until it serves;
+    /// `launcher` runs it through another program (e.g. setpriv with a capability set).
+    init(_ arguments: [String], environment: [String: String]? = nil, launcher: [String] = []) throws {
         process = Process()
-        process.executableURL = URL(fileURLWithPath: TestEnvironment.agent)
-        process.arguments = ["run", "--listen", "127.0.0.1:0"] + arguments
+        let command = launcher + [TestEnvironment.agent, "run", "--listen", "127.0.0.1:0"] + arguments
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let pipe = Pipe()
         process.standardError = pipe
