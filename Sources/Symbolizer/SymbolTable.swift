@@ -59,7 +59,8 @@ public struct SymbolTable: Sendable {
     ///
     /// Keeps what llvm-symbolizer keeps: `STT_FUNC`, `STT_GNU_IFUNC`, `STT_OBJECT`
     /// and `STT_NOTYPE` symbols defined in an allocated section (`allocated[i]`),
-    /// with a name not starting with "$" (ARM/AArch64 mapping symbols).
+    /// with a name that is not an ARM/AArch64 mapping symbol ("$a", "$d", "$t", "$x",
+    /// alone or followed by "."). Swift's mangled names ("$s…") do start with "$".
     init(elfSymbols: [UInt8], strings: [UInt8], allocated: [Bool], kind: Kind) {
         var entries: [Entry] = []
         var names: [UInt8] = []
@@ -75,7 +76,7 @@ public struct SymbolTable: Sendable {
                     let sectionIndex = Int(UInt16(littleEndian: symbols.loadUnaligned(fromByteOffset: at + 6, as: UInt16.self)))
                     guard sectionIndex != 0, sectionIndex < 0xff00, sectionIndex < allocated.count, allocated[sectionIndex] else { continue }
                     let nameOffset = Int(UInt32(littleEndian: symbols.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
-                    guard nameOffset < strtab.count, strtab[nameOffset] != 0, strtab[nameOffset] != 0x24 else { continue }  // "", "$…"
+                    guard nameOffset < strtab.count, strtab[nameOffset] != 0, !Self.isMappingSymbol(strtab, at: nameOffset) else { continue }
                     let value = UInt64(littleEndian: symbols.loadUnaligned(fromByteOffset: at + 8, as: UInt64.self))
                     let size = UInt64(littleEndian: symbols.loadUnaligned(fromByteOffset: at + 16, as: UInt64.self))
                     var end = nameOffset
@@ -87,6 +88,12 @@ public struct SymbolTable: Sendable {
             }
         }
         self.init(entries: entries, names: names, kind: kind)
+    }
+
+    /// "$a", "$d", "$t", "$x", optionally followed by ".suffix": code/data markers, not functions.
+    static func isMappingSymbol(_ strtab: UnsafeBufferPointer<UInt8>, at offset: Int) -> Bool {
+        guard strtab[offset] == 0x24, offset + 1 < strtab.count, [0x61, 0x64, 0x74, 0x78].contains(strtab[offset + 1]) else { return false }
+        return offset + 2 >= strtab.count || strtab[offset + 2] == 0 || strtab[offset + 2] == 0x2e
     }
 
     /// The symbol covering `address`, if any.

@@ -50,6 +50,25 @@ final class ELFSymbolsAgreeWithReferenceTests: XCTestCase {
         try check("libfixture.so", expectSymbols: ["fixture_lib_alpha", "fixture_lib_beta", "fixture_lib_local_helper"])
     }
 
+    /// Swift's mangled names start with "$s" (like ARM mapping symbols "$x"): they must be kept.
+    /// The Swift runtime library of the toolchain that builds us, against llvm-symbolizer (no demangling).
+    func testSwiftRuntimeLibraryNames() throws {
+        let swift = try XCTUnwrap(TestEnvironment.which("swift"))
+        let toolchain = URL(fileURLWithPath: swift).resolvingSymlinksInPath().deletingLastPathComponent().deletingLastPathComponent()
+        let library = toolchain.appendingPathComponent("lib/swift/linux/libswiftCore.so").path
+        let all = try ReferenceTools.nmFunctions(library)
+        let symbols = stride(from: 0, to: all.count, by: max(all.count / 1500, 1)).map { all[$0] }
+        XCTAssertGreaterThan(symbols.filter { $0.name.hasPrefix("$s") }.count, 100, "libswiftCore has Swift symbols")
+        let addresses = ReferenceTools.probeAddresses(symbols)
+        let reference = try ReferenceTools.llvmSymbolizer(library, addresses, demangle: false)
+        let binary = try BinaryCache().load(path: library).get()
+        var mismatches: [String] = []
+        for (address, expected) in zip(addresses, reference) where (binary.function(at: address)?.systemName ?? "??") != expected {
+            mismatches.append("0x\(String(address, radix: 16)): ours \(binary.function(at: address)?.systemName ?? "??"), llvm-symbolizer \(expected)")
+        }
+        XCTAssertEqual(mismatches.count, 0, "\(mismatches.count) of \(addresses.count) differ: \(mismatches.prefix(5))")
+    }
+
     func testSharedLibraryStrippedToDynsym() throws {
         try check("libfixture_stripped.so", dynamic: true, expectSymbols: ["fixture_lib_alpha", "fixture_lib_beta"])
     }
