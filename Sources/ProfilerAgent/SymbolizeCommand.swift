@@ -37,23 +37,49 @@ struct SymbolizeCommand: ParsableCommand {
             throw ExitCode.failure
         }
         var out = OutputBuffer()
+        // Each function's output line, by its start address: names are built once per function.
+        var lines: [UInt64: [UInt8]] = [:]
+        func emit(_ address: UInt64?) {
+            guard let address, let start = binary.functionStart(at: address) else { return out.line(Self.unknown) }
+            if let line = lines[start] { return out.line(line) }
+            let function = binary.function(at: address)
+            let line = Array((noDemangle ? function?.systemName : function?.name).map { $0 }?.utf8 ?? "??".utf8)
+            lines[start] = line
+            out.line(line)
+        }
         if !addresses.isEmpty {
-            for token in addresses { out.line(name(token, binary)) }
+            for token in addresses { emit(HexAddress.parse(Array(token.utf8)[...])) }
         } else {
             var reader = StandardInputTokens()
             while let chunk = reader.next() {
-                for token in chunk { out.line(name(token, binary)) }
+                for address in chunk { emit(address) }
                 out.flush()
             }
         }
         out.flush()
     }
 
-    private func name<S: StringProtocol>(_ token: S, _ binary: LoadedBinary) -> String {
-        var digits = Substring(token)
-        if digits.hasPrefix("0x") || digits.hasPrefix("0X") { digits = digits.dropFirst(2) }
-        guard let address = UInt64(digits, radix: 16), let function = binary.function(at: address) else { return "??" }
-        return noDemangle ? function.systemName : function.name
+    static let unknown = Array("??".utf8)
+}
+
+/// Hexadecimal addresses, with or without 0x, parsed from bytes.
+enum HexAddress {
+    static func parse(_ token: ArraySlice<UInt8>) -> UInt64? {
+        var digits = token
+        if digits.count > 2, digits[digits.startIndex] == 0x30, digits[digits.startIndex + 1] | 0x20 == 0x78 { digits = digits.dropFirst(2) }
+        guard !digits.isEmpty, digits.count <= 16 else { return nil }
+        var value: UInt64 = 0
+        for byte in digits {
+            let digit: UInt8
+            switch byte {
+            case 0x30...0x39: digit = byte - 0x30
+            case 0x61...0x66: digit = byte - 0x61 + 10
+            case 0x41...0x46: digit = byte - 0x41 + 10
+            default: return nil
+            }
+            value = value << 4 | UInt64(digit)
+        }
+        return value
     }
 }
 
@@ -61,8 +87,8 @@ struct SymbolizeCommand: ParsableCommand {
 struct OutputBuffer {
     private var bytes: [UInt8] = []
 
-    mutating func line(_ text: String) {
-        bytes.append(contentsOf: text.utf8)
+    mutating func line(_ text: [UInt8]) {
+        bytes.append(contentsOf: text)
         bytes.append(0x0a)
         if bytes.count >= 1 << 16 { flush() }
     }
@@ -79,30 +105,33 @@ struct OutputBuffer {
     }
 }
 
-/// Whitespace-separated tokens from standard input, a read() at a time.
+/// Whitespace-separated addresses from standard input, a read() at a time
+/// (nil for a token that is not a hexadecimal address).
 struct StandardInputTokens {
     private var pending: [UInt8] = []
     private var done = false
 
-    mutating func next() -> [Substring]? {
+    mutating func next() -> [UInt64?]? {
         guard !done else { return nil }
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         var n: Int
         repeat { n = chunk.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) } } while n < 0 && errno == EINTR
         if n <= 0 {
             done = true
-            let rest = String(decoding: pending, as: UTF8.self)
-            pending = []
-            return rest.split(whereSeparator: \.isWhitespace)
+            defer { pending = [] }
+            return Self.addresses(pending[...])
         }
         pending.append(contentsOf: chunk[0..<n])
         // Keep a trailing partial token for the next read.
         var cut = pending.count
-        while cut > 0, !isSpace(pending[cut - 1]) { cut -= 1 }
-        let text = String(decoding: pending[0..<cut], as: UTF8.self)
-        pending.removeFirst(cut)
-        return text.split(whereSeparator: \.isWhitespace)
+        while cut > 0, !Self.isSpace(pending[cut - 1]) { cut -= 1 }
+        defer { pending.removeFirst(cut) }
+        return Self.addresses(pending[0..<cut])
     }
 
-    private func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0a || byte == 0x09 || byte == 0x0d }
+    static func addresses(_ bytes: ArraySlice<UInt8>) -> [UInt64?] {
+        bytes.split(whereSeparator: isSpace).map(HexAddress.parse)
+    }
+
+    static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0a || byte == 0x09 || byte == 0x0d || byte == 0x0b || byte == 0x0c }
 }

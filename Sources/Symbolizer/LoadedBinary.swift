@@ -23,6 +23,11 @@ public final class LoadedBinary: Sendable {
         ELFFile.virtualAddress(forFileOffset: fileOffset, in: segments)
     }
 
+    /// The start address of the function covering `address` (no names built: cheap).
+    public func functionStart(at address: UInt64) -> UInt64? {
+        symbols.indexCovering(address).map { symbols.entries[$0].address }
+    }
+
     /// The function at ELF virtual address `address`: (readable, raw) names.
     public func function(at address: UInt64) -> (name: String, systemName: String)? {
         guard let match = symbols.lookup(address) else { return nil }
