@@ -25,7 +25,7 @@ public final class LoadedBinary: Sendable {
 
     /// The start address of the function covering `address` (no names built: cheap).
     public func functionStart(at address: UInt64) -> UInt64? {
-        symbols.indexCovering(address).map { symbols.entries[$0].address }
+        symbols.start(covering: address)
     }
 
     /// The function at ELF virtual address `address`: (readable, raw) names.

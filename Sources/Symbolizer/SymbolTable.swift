@@ -3,7 +3,7 @@
 /// Lookup follows `llvm-symbolizer`: the symbol with the greatest start
 /// address ≤ the address wins; a sized symbol covers `[start, start+size)`,
 /// an unsized one extends to the next symbol. Of several symbols at the same
-/// address, the largest (then the greatest name) is kept.
+/// address, the largest (then the later in the symbol table) is kept.
 public struct SymbolTable: Sendable {
     /// Where the symbols came from.
     public enum Kind: String, Sendable {
@@ -38,11 +38,13 @@ public struct SymbolTable: Sendable {
     init(entries unsorted: [Entry], names: [UInt8], kind: Kind) {
         self.names = names
         self.kind = kind
-        let sorted = unsorted.sorted { a, b in
-            if a.address != b.address { return a.address < b.address }
-            if a.size != b.size { return a.size < b.size }
-            return Self.less(names, a, b)
-        }
+        // Like llvm-symbolizer: by (address, size), ties in symbol-table order; the last of
+        // each address wins (the largest, and of equal sizes the later one, e.g. D1 over D2).
+        let sorted = unsorted.enumerated().sorted { a, b in
+            if a.element.address != b.element.address { return a.element.address < b.element.address }
+            if a.element.size != b.element.size { return a.element.size < b.element.size }
+            return a.offset < b.offset
+        }.map(\.element)
         var kept: [Entry] = []
         kept.reserveCapacity(sorted.count)
         for entry in sorted {
@@ -103,6 +105,20 @@ public struct SymbolTable: Sendable {
         return Match(name: name(of: entry), address: entry.address)
     }
 
+    /// The start address of the symbol covering `address` (no name built).
+    public func start(covering address: UInt64) -> UInt64? {
+        entries.withUnsafeBufferPointer { entries in
+            var low = 0, high = entries.count
+            while low < high {
+                let mid = (low + high) / 2
+                if entries[mid].address <= address { low = mid + 1 } else { high = mid }
+            }
+            guard low > 0 else { return nil }
+            let entry = entries[low - 1]
+            return entry.size != 0 && address - entry.address >= entry.size ? nil : entry.address
+        }
+    }
+
     func indexCovering(_ address: UInt64) -> Int? {
         var low = 0, high = entries.count  // first index with start > address
         while low < high {
@@ -120,10 +136,5 @@ public struct SymbolTable: Sendable {
         return names.withUnsafeBufferPointer {
             String(decoding: UnsafeBufferPointer(rebasing: $0[start..<start + Int(entry.nameLength)]), as: UTF8.self)
         }
-    }
-
-    private static func less(_ names: [UInt8], _ a: Entry, _ b: Entry) -> Bool {
-        let aStart = Int(a.nameStart), bStart = Int(b.nameStart)
-        return names[aStart..<aStart + Int(a.nameLength)].lexicographicallyPrecedes(names[bStart..<bStart + Int(b.nameLength)])
     }
 }
