@@ -70,7 +70,7 @@ static __always_inline int on_issue(struct request *rq)
 			return 0;
 	}
 	__u32 tid = (__u32)id;
-	struct thread_span *span = bpf_map_lookup_elem(&syscall_spans, &tid);
+	struct thread_span *span = thread_span_of(tid);
 	struct io_start start = { .start_ns = now, .span_id = span ? span->span_id : 0 };
 	__u64 key = (__u64)rq;
 	bpf_map_update_elem(&io_starts, &key, &start, BPF_ANY);

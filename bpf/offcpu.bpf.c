@@ -35,7 +35,7 @@ struct offcpu_start {
 /* LRU: a thread that never runs again (killed while blocked) cannot fill it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 16384); /* threads off-CPU at once */
 	__type(key, __u32);
 	__type(value, struct offcpu_start);
 } offcpu_starts SEC(".maps");

@@ -15,8 +15,8 @@ struct {
 	__type(value, __u8);
 } target_pids SEC(".maps");
 
-/* tid -> the syscall in progress on that thread. LRU: entries of threads that
- * vanished without a sys_exit cannot fill it up. */
+/* tid -> the syscall in progress on that thread (span_id 0 between syscalls: the
+ * record is reused in place). LRU: threads that vanished cannot fill it up. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
@@ -53,7 +53,8 @@ static __always_inline struct thread_span *thread_span_of(__u32 tid)
 	struct thread_span *span = bpf_map_lookup_elem(&event_spans, &tid);
 	if (span)
 		return span;
-	return bpf_map_lookup_elem(&syscall_spans, &tid);
+	span = bpf_map_lookup_elem(&syscall_spans, &tid);
+	return span && span->span_id ? span : NULL; /* span_id 0: between syscalls */
 }
 
 /* The span of the event the current thread is in, 0 when none or younger than span_min_ns. */

@@ -15,26 +15,14 @@ const volatile bool filter_by_pid = false;
 /* Also count per process (for per-container series); off by default. */
 const volatile bool per_process = false;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SYSCALL_SLOTS * LATENCY_BUCKETS);
-	__type(key, __u32);
-	__type(value, __u64);
-} syscall_hist SEC(".maps");
-
+/* One histogram per syscall number (buckets, sum, an exemplar per bucket):
+ * one lookup per event. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SYSCALL_SLOTS);
 	__type(key, __u32);
-	__type(value, __u64);
-} syscall_sum_ns SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SYSCALL_SLOTS * LATENCY_BUCKETS);
-	__type(key, __u32);
-	__type(value, struct latency_exemplar);
-} syscall_exemplars SEC(".maps");
+	__type(value, struct latency_histogram);
+} syscall_hist SEC(".maps");
 
 /* Per-process histograms, read and emptied by the agent every drain; sized by
  * the agent (1 entry when per_process is off). */
@@ -59,12 +47,18 @@ static __always_inline int on_enter(long id)
 	if (filter_by_pid && !bpf_map_lookup_elem(&target_pids, &pid))
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
-	struct thread_span span = {
-		.span_id = new_span_id(now),
-		.start_ns = now,
-		.kind = SPAN_SYSCALL,
-		.detail = id < 0 || id >= SYSCALL_SLOTS ? SYSCALL_SLOTS - 1 : (__u32)id,
-	};
+	__u32 nr = id < 0 || id >= SYSCALL_SLOTS ? SYSCALL_SLOTS - 1 : (__u32)id;
+	/* A thread's record stays in the map between its syscalls (closed: span_id 0)
+	 * and is rewritten in place: no hash insert/delete on the hot path. */
+	struct thread_span *open = bpf_map_lookup_elem(&syscall_spans, &tid);
+	if (open) {
+		open->start_ns = now;
+		open->kind = SPAN_SYSCALL;
+		open->detail = nr;
+		open->span_id = new_span_id(now); /* last: readers take a non-zero id as open */
+		return 0;
+	}
+	struct thread_span span = { .span_id = new_span_id(now), .start_ns = now, .kind = SPAN_SYSCALL, .detail = nr };
 	if (bpf_map_update_elem(&syscall_spans, &tid, &span, BPF_ANY))
 		stat_inc(&syscall_stats, SYSCALL_STAT_SPANS_FULL);
 	return 0;
@@ -99,31 +93,19 @@ static __always_inline int on_exit(void)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
 	struct thread_span *open = bpf_map_lookup_elem(&syscall_spans, &tid);
-	if (!open)
+	if (!open || !open->span_id)
 		return 0;
 	struct thread_span span = *open;
-	bpf_map_delete_elem(&syscall_spans, &tid);
+	open->span_id = 0; /* closed; the record is reused by the thread's next syscall */
 
 	__u64 now = bpf_ktime_get_ns();
 	__u64 duration = now - span.start_ns;
 	__u32 nr = span.detail < SYSCALL_SLOTS ? span.detail : SYSCALL_SLOTS - 1;
-	__u32 bucket = latency_bucket(duration);
-	__u32 index = nr * LATENCY_BUCKETS + bucket;
-
-	__u64 *count = bpf_map_lookup_elem(&syscall_hist, &index);
-	if (count)
-		__sync_fetch_and_add(count, 1);
-	__u64 *sum = bpf_map_lookup_elem(&syscall_sum_ns, &nr);
-	if (sum)
-		__sync_fetch_and_add(sum, duration);
-	struct latency_exemplar *exemplar = bpf_map_lookup_elem(&syscall_exemplars, &index);
-	if (exemplar) {
-		exemplar->span_id = span.span_id;
-		exemplar->duration_ns = duration;
-		exemplar->end_ns = now;
-	}
+	struct latency_histogram *hist = bpf_map_lookup_elem(&syscall_hist, &nr);
+	if (hist)
+		histogram_record(hist, duration, 0, span.span_id, now);
 	if (per_process)
-		count_for_process(pid_tgid >> 32, nr, bucket, duration, span.span_id, now);
+		count_for_process(pid_tgid >> 32, nr, latency_bucket(duration), duration, span.span_id, now);
 	stat_inc(&syscall_stats, SYSCALL_STAT_EVENTS);
 	return 0;
 }

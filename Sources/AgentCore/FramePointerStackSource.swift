@@ -10,8 +10,17 @@ public struct SamplingConfiguration: Sendable {
     public var pids: [Int32] = []
     /// Capacity of the (pid, tid, stacks, span) → count map.
     public var countEntries: UInt32 = 16384
-    /// Capacity of the stack map (each entry holds up to 127 frames).
-    public var stackEntries: UInt32 = 16384
+    /// Capacity of the stack map (each entry holds up to 127 frames: 1 KiB). It is
+    /// emptied every drain, so it needs room for one drain's samples, kept 8x sparse
+    /// (stack maps do not chain: a collision loses the stack): by default
+    /// 8 x 97 Hz x online CPUs, rounded up to a power of two, at least 2048.
+    public var stackEntries: UInt32 = SamplingConfiguration.stackEntries(cpus: onlineCPUs().count, frequency: 97)
+
+    /// The stack-map size for one second of samples at `frequency` on `cpus` CPUs, 8x sparse.
+    public static func stackEntries(cpus: Int, frequency: Int) -> UInt32 {
+        let wanted = max(2048, 8 * frequency * max(cpus, 1))
+        return UInt32(min(1 << 20, 1 << (Int.bitWidth - (wanted - 1).leadingZeroBitCount)))
+    }
     /// Custom BTF file for kernels without /sys/kernel/btf/vmlinux.
     public var btfPath: String?
     /// Also count samples of the idle task.
@@ -77,7 +86,9 @@ public final class FramePointerStackSource: StackSource {
         opened.pointee.rodata.pointee.include_idle = configuration.includeIdle
         opened.pointee.rodata.pointee.exclude_kernel_threads = configuration.excludeKernelThreads
         opened.pointee.rodata.pointee.span_salt = spanSalt()
-        for (map, size) in [(maps.counts, configuration.countEntries), (maps.stacks, configuration.stackEntries)] {
+        // At higher frequencies one drain holds more stacks: never below what the frequency needs.
+        let stackEntries = max(configuration.stackEntries, SamplingConfiguration.stackEntries(cpus: onlineCPUs().count, frequency: configuration.frequency))
+        for (map, size) in [(maps.counts, configuration.countEntries), (maps.stacks, stackEntries)] {
             let err = bpf_map__set_max_entries(map, size)
             if err != 0 { throw .bpfLoadFailed(object: "profile", reason: "cannot size map: \(errnoText(err))", verifierLog: []) }
         }

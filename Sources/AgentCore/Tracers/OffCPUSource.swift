@@ -6,7 +6,8 @@ public struct OffCPUConfiguration: Sendable {
     /// Blocks shorter than this are not counted.
     public var minimumBlockNanoseconds: UInt64 = 1_000_000
     public var countEntries: UInt32 = 16384
-    public var stackEntries: UInt32 = 16384
+    /// Off-CPU stack ids stay valid across drains; the map is emptied at 25% use.
+    public var stackEntries: UInt32 = 8192
     public var excludeKernelThreads = true
     public init() {}
 }

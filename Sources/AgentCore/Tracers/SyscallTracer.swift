@@ -90,20 +90,12 @@ public final class SyscallTracer {
     public func snapshot() -> SyscallLatencySnapshot? {
         guard let skeleton else { return nil }
         let maps = skeleton.pointee.maps
-        let buckets = Int(LATENCY_BUCKETS), slots = Int(SYSCALL_SLOTS)
-        let counts = readArrayMap(bpf_map__fd(maps.syscall_hist), count: slots * buckets, zero: UInt64(0))
-        let sums = readArrayMap(bpf_map__fd(maps.syscall_sum_ns), count: slots, zero: UInt64(0))
-        let exemplars = readArrayMap(bpf_map__fd(maps.syscall_exemplars), count: slots * buckets, zero: latency_exemplar())
+        let rows = readArrayMap(bpf_map__fd(maps.syscall_hist), count: Int(SYSCALL_SLOTS), zero: latency_histogram())
         var series: [SyscallLatencySnapshot.Series] = []
-        for nr in 0..<slots {
-            let row = counts[nr * buckets..<(nr + 1) * buckets]
-            guard row.contains(where: { $0 > 0 }) else { continue }
-            series.append(.init(
-                number: nr, buckets: Array(row), sumNanoseconds: sums[nr],
-                exemplars: (0..<buckets).map { i in
-                    let e = exemplars[nr * buckets + i]
-                    return e.span_id == 0 ? nil : LatencyExemplar(spanID: e.span_id, durationNanoseconds: e.duration_ns, endMonotonicNanoseconds: e.end_ns)
-                }))
+        for (nr, row) in rows.enumerated() {
+            let histogram = LatencyHistogram(row)
+            guard histogram.buckets.contains(where: { $0 > 0 }) else { continue }
+            series.append(.init(number: nr, buckets: histogram.buckets, sumNanoseconds: histogram.sumNanoseconds, exemplars: histogram.exemplars))
         }
         return SyscallLatencySnapshot(series: series)
     }
