@@ -30,7 +30,7 @@ FIXTURES := $(FIX)/cpu_split $(FIX)/read_loop $(FIX)/libfixture.so $(FIX)/libfix
 	$(FIX)/symbols_debuglink $(FIX)/cpp_names $(FIX)/sleeper $(FIX)/pipe_block $(FIX)/dns_lookup
 
 .SECONDARY:
-.PHONY: build bpf fixtures agent test unit-tests run setup clean proto
+.PHONY: build bpf fixtures agent test unit-tests run setup clean proto bench
 
 build: bpf fixtures agent
 
@@ -134,3 +134,9 @@ proto:
 
 clean:
 	rm -rf $(BUILD) $(SKELETONS)
+
+# --- Benchmarks next to perf, bpftrace, syscount and llvm-symbolizer (root; ~12 min): BENCHMARKS.md.
+bench:
+	./bench/setup.sh
+	$(MAKE) build
+	./bench/run.sh

@@ -56,6 +56,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // `make bench`: pprof encoding of a 10k-stack profile.
+        .executableTarget(name: "PprofBench", dependencies: ["Pprof", "Symbolizer"]),
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SymbolizerTests", dependencies: ["Symbolizer", "TestSupport"]),

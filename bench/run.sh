@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# `make bench`: the agent's cost next to what users would run instead, measured
+# in the same run on the same machine, as ratios. Prints one line per figure
+# and writes them to bench/results.txt. Needs root. ~12 minutes by default.
+#
+#   BENCH_REPS=3               repetitions of each measurement (min/median/max)
+#   BENCH_PROFILE_SECONDS=20   workload length per profiler in the profiling-cost benchmark
+#   BENCH_MEMORY_SECONDS=300   length of the memory run
+#   BENCH_SECTIONS="profile syscall symbolize accuracy startup memory"   what to run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REPS=${BENCH_REPS:-3}
+PROFILE_SECONDS=${BENCH_PROFILE_SECONDS:-20}
+MEMORY_SECONDS=${BENCH_MEMORY_SECONDS:-300}
+SECTIONS=" ${BENCH_SECTIONS:-profile syscall symbolize accuracy startup memory} "
+run_section() { [[ $SECTIONS == *" $1 "* ]]; }
+AGENT=$PWD/.build/release/profiler-agent
+FIX=$PWD/.build/fixtures
+WORK=$(mktemp -d /tmp/profiler-bench.XXXXXX)
+OUT=bench/results.txt
+CPUS=$(nproc)
+stats() { python3 bench/stats.py "$@"; }
+median() { stats median $1; }
+ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'{a / b:.3g}' if b else '1e9')" "$1" "$2"; }
+report() { echo "$*" | tee -a "$OUT"; }
+cleanup() {
+  pkill -f "$WORK" 2>/dev/null || true
+  [ -n "${SLEEPERS:-}" ] && kill $SLEEPERS 2>/dev/null || true
+  sysctl -q kernel.bpf_stats_enabled="${STATS_BEFORE:-0}" || true
+  [ -n "${MOUNTED_TRACEFS:-}" ] && umount /sys/kernel/tracing || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+[ "$(id -u)" -eq 0 ] || { echo "bench: run as root (BPF, perf)" >&2; exit 1; }
+for tool in perf bpftrace syscount llvm-symbolizer bpftool nm; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool missing: run bench/setup.sh" >&2; exit 1; }
+done
+clang -O2 -fno-omit-frame-pointer -pthread -o "$WORK/spin" bench/spin.c
+clang -O2 -o "$WORK/getppid_loop" bench/getppid_loop.c
+STATS_BEFORE=$(sysctl -n kernel.bpf_stats_enabled)
+# syscount attaches classic tracepoints, which need tracefs (the agent does not).
+if [ ! -e /sys/kernel/tracing/events ]; then mount -t tracefs nodev /sys/kernel/tracing && MOUNTED_TRACEFS=1; fi
+sysctl -q kernel.bpf_stats_enabled=1  # BPF run time of every tool, counted the same way
+: >"$OUT"
+report "# profiler-agent benchmarks $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $CPUS CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+report "# figure: min/median/max over $REPS runs; goal; met?"
+
+# Starts a profiler (by name) in the background; sets PROFILER_PID.
+start_profiler() {
+  case $1 in
+    none) PROFILER_PID= ;;
+    agent) "$AGENT" run --listen 127.0.0.1:0 --tracers none >"$WORK/agent.log" 2>&1 & PROFILER_PID=$! ;;
+    perf) perf record -F 97 -g -a -o "$WORK/perf.data" >"$WORK/perf.log" 2>&1 & PROFILER_PID=$! ;;
+    bpftrace) bpftrace -e 'profile:hz:97 { @[kstack, ustack, pid] = count(); }' >"$WORK/bpftrace.log" 2>&1 & PROFILER_PID=$! ;;
+  esac
+  sleep 3  # attached and settled
+}
+stop_profiler() {
+  [ -n "$PROFILER_PID" ] || return 0
+  kill -INT "$PROFILER_PID" 2>/dev/null || true
+  wait "$PROFILER_PID" 2>/dev/null || true
+  rm -f "$WORK/perf.data"
+}
+
+if run_section profile; then
+# 1. Profiling cost at 97 Hz on every CPU under a CPU-bound workload on every core.
+declare -A CPU THROUGHPUT
+for rep in $(seq "$REPS"); do
+  for tool in none agent perf bpftrace; do
+    start_profiler "$tool"
+    cpu0=0; [ -n "$PROFILER_PID" ] && cpu0=$(stats cpu "$PROFILER_PID")
+    bpf0=$(stats bpf-ns)
+    chunks=$("$WORK/spin" "$CPUS" "$PROFILE_SECONDS")
+    cpu1=0; [ -n "$PROFILER_PID" ] && cpu1=$(stats cpu "$PROFILER_PID")
+    bpf1=$(stats bpf-ns)
+    stop_profiler
+    CPU[$tool]+="$(python3 -c "print(($cpu1 - $cpu0) + ($bpf1 - $bpf0) / 1e9)") "
+    THROUGHPUT[$tool]+="$chunks "
+  done
+done
+base=$(median "${THROUGHPUT[none]}")
+for tool in agent perf bpftrace; do
+  losses=""; for t in ${THROUGHPUT[$tool]}; do losses+="$(python3 -c "print(100 * (1 - $t / $base))") "; done
+  report "profile.cpu_seconds.$tool $(stats mmm ${CPU[$tool]}) (CPU s of the tool + its BPF programs over ${PROFILE_SECONDS}s)"
+  report "profile.workload_loss_percent.$tool $(stats mmm $losses)"
+done
+agent_vs_perf=$(ratio "$(median "${CPU[agent]}")" "$(median "${CPU[perf]}")")
+agent_loss=$(stats median $(for t in ${THROUGHPUT[agent]}; do python3 -c "print(100 * (1 - $t / $base))"; done))
+report "profile.agent_cpu_vs_perf $agent_vs_perf (goal <= 0.5: $(python3 -c "print('met' if $agent_vs_perf <= 0.5 else 'MISSED')"))"
+report "profile.agent_cpu_vs_bpftrace $(ratio "$(median "${CPU[agent]}")" "$(median "${CPU[bpftrace]}")")"
+report "profile.agent_workload_loss_percent $agent_loss (goal <= 1: $(python3 -c "print('met' if $agent_loss <= 1 else 'MISSED')"))"
+
+fi
+
+if run_section syscall; then
+# 2. Syscall tracer cost: 10M getppid calls.
+declare -A LOOP SLOW
+for rep in $(seq "$REPS"); do
+  for tool in none agent syscount; do
+    pid=
+    case $tool in
+      agent) "$AGENT" run --listen 127.0.0.1:0 --tracers syscall >"$WORK/agent.log" 2>&1 & pid=$! ;;
+      syscount) syscount -L >"$WORK/syscount.log" 2>&1 & pid=$! ;;
+    esac
+    [ -n "$pid" ] && sleep 3
+    LOOP[$tool]+="$("$WORK/getppid_loop" 10000000) "
+    [ -n "$pid" ] && { kill -INT "$pid"; wait "$pid" 2>/dev/null || true; }
+  done
+done
+base=$(median "${LOOP[none]}")
+for tool in agent syscount; do
+  slow=""; for t in ${LOOP[$tool]}; do slow+="$(ratio "$t" "$base") "; done
+  SLOW[$tool]=$(median "$slow")
+  report "syscall.slowdown.$tool $(stats mmm $slow) (10M getppid, time with / without)"
+done
+report "syscall.agent_vs_syscount $(ratio "${SLOW[agent]}" "${SLOW[syscount]}") (goal: agent slowdown <= syscount's: $(python3 -c "print('met' if ${SLOW[agent]} <= ${SLOW[syscount]} else 'MISSED')"))"
+
+fi
+
+if run_section symbolize; then
+# 3. Symbolisation: 1M addresses of the Swift runtime library.
+SWIFT_LIB=$(dirname "$(readlink -f "$(command -v swift)")")/../lib/swift/linux/libswiftCore.so
+stats addresses "$SWIFT_LIB" 1000000 "$WORK/addresses"
+OURS=""; LLVM=""
+for rep in $(seq "$REPS"); do
+  s=$(date +%s.%N); "$AGENT" symbolize --elf "$SWIFT_LIB" --no-demangle <"$WORK/addresses" >"$WORK/ours"; e=$(date +%s.%N)
+  OURS+="$(python3 -c "print($e - $s)") "
+  s=$(date +%s.%N); llvm-symbolizer --obj="$SWIFT_LIB" --no-demangle --no-inlines --output-style=JSON <"$WORK/addresses" >"$WORK/llvm"; e=$(date +%s.%N)
+  LLVM+="$(python3 -c "print($e - $s)") "
+done
+speedup=$(ratio "$(median "$LLVM")" "$(median "$OURS")")
+same=$(stats same "$WORK/ours" "$WORK/llvm")
+report "symbolize.seconds.agent $(stats mmm $OURS) (1M addresses, $(basename "$SWIFT_LIB"))"
+report "symbolize.seconds.llvm-symbolizer $(stats mmm $LLVM)"
+report "symbolize.speedup_vs_llvm $speedup (goal >= 10: $(python3 -c "print('met' if $speedup >= 10 else 'MISSED')"))"
+report "symbolize.identical_names_percent $same (goal 100: $(python3 -c "print('met' if $same >= 100 else 'MISSED')"))"
+
+fi
+
+if run_section accuracy; then
+# 4. Accuracy: the 3:1 fixture, agent and perf in the same run.
+AGENT_SPLIT=""; PERF_SPLIT=""
+for rep in $(seq "$REPS"); do
+  "$FIX/cpu_split" 30 & fixture=$!
+  sleep 0.5
+  perf record -F 97 -g -p "$fixture" -o "$WORK/split.data" -- sleep 5 >/dev/null 2>&1 &
+  perf_pid=$!
+  "$AGENT" record --pid "$fixture" --duration 5 --format folded -o "$WORK/split.folded" 2>/dev/null
+  wait "$perf_pid" || true
+  kill "$fixture"; wait "$fixture" 2>/dev/null || true
+  AGENT_SPLIT+="$(stats folded-split "$WORK/split.folded") "
+  PERF_SPLIT+="$(stats perf-split "$WORK/split.data") "
+done
+for tool in agent perf; do
+  values=$([ $tool = agent ] && echo "$AGENT_SPLIT" || echo "$PERF_SPLIT")
+  m=$(median "$values")
+  report "accuracy.three_quarter_share.$tool $(stats mmm $values) (goal 75 ± 2: $(python3 -c "print('met' if abs($m - 75) <= 2 else 'MISSED')"))"
+done
+
+fi
+
+if run_section startup; then
+# 5. Start-up (launch to attached and sampling) and encoding.
+UP=""; PERF_UP=""
+for rep in $(seq "$REPS"); do
+  port=$((17100 + rep))
+  s=$(date +%s.%N)
+  "$AGENT" run --listen 127.0.0.1:$port >"$WORK/agent.log" 2>&1 & pid=$!
+  for _ in $(seq 3000); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.01; done
+  e=$(date +%s.%N); kill -TERM $pid; wait $pid || true
+  UP+="$(python3 -c "print($e - $s)") "
+  # perf: launch to its first sample written (the data file grows past its header).
+  s=$(date +%s.%N)
+  perf record -F 97 -g -a -o "$WORK/up.data" >/dev/null 2>&1 & pid=$!
+  for _ in $(seq 3000); do [ "$(stat -c %s "$WORK/up.data" 2>/dev/null || echo 0)" -gt 0 ] && break; sleep 0.01; done
+  e=$(date +%s.%N); kill -INT $pid; wait $pid || true; rm -f "$WORK/up.data"
+  PERF_UP+="$(python3 -c "print($e - $s)") "
+done
+report "startup.seconds.agent $(stats mmm $UP) (launch to /readyz: every tracer attached, sampling)"
+report "startup.seconds.perf $(stats mmm $PERF_UP) (launch to perf.data created: perf record -a -g)"
+report "startup.agent_vs_perf $(ratio "$(median "$UP")" "$(median "$PERF_UP")")"
+swift build -c release --product PprofBench >/dev/null 2>&1
+ENC=""; for rep in $(seq "$REPS"); do ENC+="$(.build/release/PprofBench | cut -d' ' -f1) "; done
+report "encode.milliseconds_10k_stacks $(stats mmm $ENC) ($(.build/release/PprofBench | cut -d' ' -f2) bytes gzipped)"
+
+fi
+
+if run_section memory; then
+# 6. Memory after a long run with ~500 idle processes and the fixtures busy.
+SLEEPERS=""
+for i in $(seq 500); do sleep 100000 & SLEEPERS+="$! "; done
+"$WORK/spin" 1 $((MEMORY_SECONDS + 30)) >/dev/null & busy=$!
+"$FIX/sleeper" 0 $((MEMORY_SECONDS * 20)) & sleepy=$!
+"$AGENT" run --listen 127.0.0.1:0 >"$WORK/agent.log" 2>&1 & agent=$!
+started=$(date +%s)
+RSS=""; MAPS=""
+for fraction in 0.6 0.8 1.0; do
+  target=$(python3 -c "print(int($MEMORY_SECONDS * $fraction))")
+  while [ $(( $(date +%s) - started )) -lt "$target" ]; do sleep 1; done
+  RSS+="$(python3 -c "print($(stats rss $agent) / 1048576)") "
+  MAPS+="$(python3 -c "print($(stats map-bytes $agent) / 1048576)") "
+done
+kill -TERM $agent; wait $agent || true
+kill $busy $sleepy $SLEEPERS 2>/dev/null || true; SLEEPERS=""
+rss=$(median "$RSS"); maps=$(median "$MAPS")
+report "memory.rss_mib $(stats mmm $RSS) (at 60/80/100% of ${MEMORY_SECONDS}s; goal <= 40: $(python3 -c "print('met' if $rss <= 40 else 'MISSED')"))"
+report "memory.bpf_maps_mib $(stats mmm $MAPS) (goal <= 32: $(python3 -c "print('met' if $maps <= 32 else 'MISSED')"))"
+fi
