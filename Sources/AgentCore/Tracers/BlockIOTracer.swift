@@ -47,26 +47,13 @@ public final class BlockIOTracer {
     public func snapshot() -> [BlockIOSeries] {
         guard let skeleton else { return [] }
         let fd = bpf_map__fd(skeleton.pointee.maps.io_hist)
-        var keys: [io_key] = []
-        var next = io_key()
-        var err = bpf_map_get_next_key(fd, nil, &next)
-        while err == 0 && keys.count < 1024 {
-            keys.append(next)
-            var current = next
-            err = bpf_map_get_next_key(fd, &current, &next)
-        }
         var series: [BlockIOSeries] = []
-        for var key in keys {
+        for var key in hashMapKeys(fd, zero: io_key(), limit: 1024) {
             var value = latency_histogram()
             guard bpf_map_lookup_elem(fd, &key, &value) == 0 else { continue }
-            let buckets = withUnsafeBytes(of: value.buckets) { Array($0.bindMemory(to: UInt64.self)) }
-            let exemplars = withUnsafeBytes(of: value.exemplars) { raw in
-                raw.bindMemory(to: latency_exemplar.self).map { e in
-                    e.span_id == 0 ? nil : LatencyExemplar(spanID: e.span_id, durationNanoseconds: e.duration_ns, endMonotonicNanoseconds: e.end_ns)
-                }
-            }
-            series.append(BlockIOSeries(device: deviceName(key.dev), operation: Self.operationName(key.op),
-                                        buckets: buckets, sumNanoseconds: value.sum_ns, bytes: value.bytes, exemplars: exemplars))
+            let histogram = LatencyHistogram(value)
+            series.append(BlockIOSeries(device: deviceName(key.dev), operation: Self.operationName(key.op), buckets: histogram.buckets,
+                                        sumNanoseconds: histogram.sumNanoseconds, bytes: histogram.bytes, exemplars: histogram.exemplars))
         }
         return series
     }

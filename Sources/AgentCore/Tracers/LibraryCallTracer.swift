@@ -203,9 +203,7 @@ public struct LatencyHistogram: Sendable {
         sumNanoseconds = value.sum_ns
         bytes = value.bytes
         exemplars = withUnsafeBytes(of: value.exemplars) { raw in
-            raw.bindMemory(to: latency_exemplar.self).map { e in
-                e.span_id == 0 ? nil : LatencyExemplar(spanID: e.span_id, durationNanoseconds: e.duration_ns, endMonotonicNanoseconds: e.end_ns)
-            }
+            raw.bindMemory(to: latency_exemplar.self).map(LatencyExemplar.init)
         }
     }
 }

@@ -52,29 +52,15 @@ public final class SyscallTracer {
     /// started with `processEntries`).
     public func drainProcessCounts() -> [ProcessSyscallCount] {
         guard let skeleton, skeleton.pointee.rodata.pointee.per_process else { return [] }
-        let fd = bpf_map__fd(skeleton.pointee.maps.syscall_process_hist)
-        var keys: [process_syscall_key] = []
-        var next = process_syscall_key()
-        var err = bpf_map_get_next_key(fd, nil, &next)
-        while err == 0 {
-            keys.append(next)
-            var current = next
-            err = bpf_map_get_next_key(fd, &current, &next)
-        }
-        var counts: [ProcessSyscallCount] = []
-        counts.reserveCapacity(keys.count)
-        for var key in keys {
-            var value = process_syscall_value()
-            // Atomic read-and-remove, so no event counted meanwhile is lost (5.14+); else read, then remove.
-            if bpf_map_lookup_and_delete_elem(fd, &key, &value) != 0 {
-                guard bpf_map_lookup_elem(fd, &key, &value) == 0 else { continue }
-                bpf_map_delete_elem(fd, &key)
-            }
-            let e = value.exemplar
-            counts.append(ProcessSyscallCount(
+        let map = skeleton.pointee.maps.syscall_process_hist
+        // Batched lookup-and-delete (atomic per bucket): nothing counted meanwhile is lost.
+        let entries = (try? BPFHashMap<process_syscall_key, process_syscall_value>(
+            fd: bpf_map__fd(map), name: "syscall_process_hist", capacity: Int(bpf_map__max_entries(map))).drain()) ?? []
+        let counts = entries.map { key, value in
+            ProcessSyscallCount(
                 pid: Int32(bitPattern: key.pid), number: Int(key.nr), bucket: Int(key.bucket), count: value.count,
                 sumNanoseconds: value.sum_ns, cgroupID: value.cgroup_id,
-                exemplar: e.span_id == 0 ? nil : LatencyExemplar(spanID: e.span_id, durationNanoseconds: e.duration_ns, endMonotonicNanoseconds: e.end_ns)))
+                exemplar: LatencyExemplar(value.exemplar))
         }
         return counts
     }
@@ -119,6 +105,18 @@ public struct LatencyExemplar: Sendable, Equatable {
     public var durationNanoseconds: UInt64
     /// CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns) at the event's end.
     public var endMonotonicNanoseconds: UInt64
+
+    /// The BPF side's record; nil for a bucket that never had an event with a span.
+    init?(_ e: latency_exemplar) {
+        guard e.span_id != 0 else { return nil }
+        self.init(spanID: e.span_id, durationNanoseconds: e.duration_ns, endMonotonicNanoseconds: e.end_ns)
+    }
+
+    init(spanID: UInt64, durationNanoseconds: UInt64, endMonotonicNanoseconds: UInt64) {
+        self.spanID = spanID
+        self.durationNanoseconds = durationNanoseconds
+        self.endMonotonicNanoseconds = endMonotonicNanoseconds
+    }
 }
 
 /// Syscall latency histograms by syscall number.

@@ -66,3 +66,16 @@ func readArrayMap<Value: BitwiseCopyable>(_ fd: Int32, count: Int, zero: Value) 
     }
     return values
 }
+
+/// The keys of a BPF hash map (at most `limit`), in the kernel's iteration order.
+func hashMapKeys<Key: BitwiseCopyable>(_ fd: Int32, zero: Key, limit: Int) -> [Key] {
+    var keys: [Key] = []
+    var next = zero
+    var err = bpf_map_get_next_key(fd, nil, &next)
+    while err == 0 && keys.count < limit {
+        keys.append(next)
+        var current = next
+        err = bpf_map_get_next_key(fd, &current, &next)
+    }
+    return keys
+}
