@@ -30,7 +30,7 @@ FIXTURES := $(FIX)/cpu_split $(FIX)/read_loop $(FIX)/libfixture.so $(FIX)/libfix
 	$(FIX)/symbols_debuglink $(FIX)/cpp_names $(FIX)/sleeper $(FIX)/pipe_block $(FIX)/dns_lookup
 
 .SECONDARY:
-.PHONY: build bpf fixtures agent test unit-tests run setup clean proto bench
+.PHONY: build bpf fixtures agent test unit-tests run setup clean proto bench fuzz
 
 build: bpf fixtures agent
 
@@ -140,3 +140,10 @@ bench:
 	./bench/setup.sh
 	$(MAKE) build
 	./bench/run.sh
+
+# --- Fuzzing (libFuzzer + ASan): FUZZ_SECONDS per target (FUZZ_RUNS to stop earlier).
+# Crashing inputs land in Tests/Corpus/<target>/crash-*; the tests replay the corpus.
+fuzz:
+	PROFILER_AGENT_FUZZ=1 $(SWIFT) build -c release --sanitize=fuzzer --sanitize=address \
+		--scratch-path $(BUILD)/fuzz --product profiler-fuzz
+	./scripts/fuzz.sh

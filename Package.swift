@@ -27,6 +27,11 @@ let package = Package(
 
         // ELF / kallsyms symbolisation: a pure library, no BPF, no global state.
         .target(name: "Symbolizer", dependencies: ["CDemangle"]),
+        // Parsers of other untrusted text, pure so that they can be fuzzed alone.
+        .target(name: "CgroupParsing"),
+        .target(name: "QueryParsing"),
+        // The fuzz targets (`make fuzz`), replayed over Tests/Corpus by FuzzCorpusTests.
+        .target(name: "FuzzTargets", dependencies: ["Symbolizer", "CgroupParsing", "QueryParsing"]),
         // pprof and folded encoders over symbolised stacks.
         .target(
             name: "Pprof",
@@ -36,12 +41,12 @@ let package = Package(
         // The self-contained interactive flamegraph page.
         .target(name: "Flamegraph"),
         // Probes, stack sources and the record session: everything but the CLI.
-        .target(name: "AgentCore", dependencies: ["CBPF", "Symbolizer", "Pprof"]),
+        .target(name: "AgentCore", dependencies: ["CBPF", "Symbolizer", "Pprof", "CgroupParsing"]),
         // The daemon: HTTP API (Hummingbird), Pyroscope push, service lifecycle.
         .target(
             name: "AgentService",
             dependencies: [
-                "AgentCore", "Pprof", "Flamegraph",
+                "AgentCore", "Pprof", "Flamegraph", "QueryParsing",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -64,6 +69,16 @@ let package = Package(
         .testTarget(name: "PprofTests", dependencies: ["Pprof", "TestSupport"]),
         .testTarget(name: "FlamegraphTests", dependencies: ["Flamegraph", "TestSupport"]),
         .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "AgentService", "Pprof", "TestSupport"]),
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets", "QueryParsing", "TestSupport"]),
         .testTarget(name: "AgentTests", dependencies: ["AgentCore", "Pprof", "Symbolizer", "TestSupport"]),
     ]
 )
+
+// The libFuzzer driver exists only for `make fuzz` (PROFILER_AGENT_FUZZ=1 and
+// `--sanitize=fuzzer`, which supplies `main`); other builds would not link it.
+if Context.environment["PROFILER_AGENT_FUZZ"] != nil {
+    package.products.append(.executable(name: "profiler-fuzz", targets: ["ProfilerFuzz"]))
+    package.targets.append(.executableTarget(
+        name: "ProfilerFuzz", dependencies: ["FuzzTargets"],
+        swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+}

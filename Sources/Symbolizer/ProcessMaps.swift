@@ -18,6 +18,17 @@ public struct MemoryMapping: Sendable, Hashable {
 
     /// The file offset of the byte at `address` (which lies in the mapping).
     public func fileOffset(of address: UInt64) -> UInt64 { address - start + offset }
+
+    /// Whether `path` (in the reader's own mount namespace) is the very file
+    /// mapped here: same device and inode.
+    public func isMapped(from path: String) -> Bool {
+        var info = stat()
+        guard inode != 0, stat(path, &info) == 0, UInt64(info.st_ino) == inode else { return false }
+        let parts = device.split(separator: ":")
+        guard parts.count == 2, let major = UInt64(parts[0], radix: 16), let minor = UInt64(parts[1], radix: 16) else { return false }
+        let dev = UInt64(info.st_dev)
+        return major == ((dev >> 8) & 0xfff) | ((dev >> 32) & ~0xfff) && minor == (dev & 0xff) | ((dev >> 12) & ~0xff)
+    }
 }
 
 /// The executable mappings of a process, from `/proc/PID/maps`.
@@ -44,7 +55,9 @@ public struct ProcessMaps: Sendable {
     /// Reads `/proc/PID/maps` (below `procRoot`).
     public static func read(pid: Int32, procRoot: String = "/proc") throws(SymbolizerError) -> ProcessMaps {
         guard let text = readWholeFile("\(procRoot)/\(pid)/maps", limit: 64 << 20) else {
-            throw .processUnavailable(pid: pid, reason: String(cString: strerror(errno)))
+            let code = errno
+            if code == EACCES || code == EPERM { throw .processNotReadable(pid: pid, reason: String(cString: strerror(code))) }
+            throw .processUnavailable(pid: pid, reason: String(cString: strerror(code)))
         }
         return ProcessMaps(parsing: text)
     }
@@ -78,7 +91,7 @@ public struct ProcessMaps: Sendable {
               let start = parseHex(fields[0][fields[0].startIndex..<dash]),
               let end = parseHex(fields[0][(dash + 1)...]), end > start,
               fields[1].count >= 4,
-              let offset = parseHex(fields[2]),
+              let offset = parseHex(fields[2]), offset <= UInt64.max - (end - start),  // file offsets stay representable
               let inode = UInt64(String(decoding: fields[4], as: UTF8.self))
         else { return nil }
         var deleted = false

@@ -1,0 +1,89 @@
+import CgroupParsing
+import QueryParsing
+import Symbolizer
+
+/// The parsers that read untrusted input, as fuzz targets. `make fuzz` runs each
+/// under libFuzzer (`profiler-fuzz`); the tests replay `Tests/Corpus/<name>`
+/// through the same functions, so every crash once found stays fixed.
+///
+/// Each target also checks properties of what it parsed (it traps when one
+/// breaks, which libFuzzer reports as a crash).
+public enum FuzzTarget: String, CaseIterable, Sendable {
+    /// ELF headers, sections, notes, symbol tables, lookups and uprobe offsets.
+    case elf
+    /// `/proc/PID/maps` and `/proc/kallsyms` text.
+    case procfs
+    /// `/proc/PID/cgroup` text and cgroup paths.
+    case cgroup
+    /// HTTP query strings and the API's parameter rules.
+    case query
+
+    /// Runs the target on one input.
+    public func run(_ input: [UInt8]) {
+        switch self {
+        case .elf: Self.elf(input)
+        case .procfs: Self.procfs(input)
+        case .cgroup: Self.cgroup(input)
+        case .query: Self.query(input)
+        }
+    }
+
+    static func elf(_ input: [UInt8]) {
+        guard let file = try? ELFFile(source: MemoryByteSource(input)) else { return }
+        for segment in file.segments {
+            if let address = file.virtualAddress(forFileOffset: segment.fileOffset) {
+                _ = file.fileOffset(forVirtualAddress: address)
+            }
+        }
+        _ = try? file.functionFileOffsets(["getaddrinfo", "SSL_read", "main"])
+        guard let table = try? file.functionSymbols() else { return }
+        var probes: [UInt64] = [0, UInt64.max]
+        for segment in file.segments.prefix(4) {
+            probes += [segment.virtualAddress, segment.virtualAddress &+ segment.memorySize / 2, segment.virtualAddress &+ segment.memorySize]
+        }
+        for address in probes {
+            let match = table.lookup(address)
+            let start = table.start(covering: address)
+            precondition(match?.address == start, "lookup and start(covering:) disagree at \(address)")
+            if let match {
+                precondition(match.address <= address, "symbol \(match.name) starts after \(address)")
+                _ = Demangler.demangle(match.name)
+            }
+        }
+    }
+
+    static func procfs(_ input: [UInt8]) {
+        let maps = ProcessMaps(parsing: input)
+        for mapping in maps.mappings {
+            precondition(mapping.start < mapping.end, "empty or inverted mapping accepted")
+            precondition(maps.mapping(containing: mapping.start) != nil, "a parsed mapping is not found by its start")
+            _ = mapping.fileOffset(of: mapping.start)
+        }
+        let kallsyms = KallsymsTable(contents: input)
+        for address in [0, UInt64.max, 0xffffffff81000000] { _ = kallsyms.lookup(address) }
+    }
+
+    static func cgroup(_ input: [UInt8]) {
+        let text = String(decoding: input, as: UTF8.self)
+        for metadata in [ContainerMetadata(cgroupFile: text), ContainerMetadata(cgroupPath: text)] {
+            precondition(metadata.containerID.isEmpty || metadata.containerID.utf8.count == 64, "container id of the wrong length")
+            precondition(metadata.containerID.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) },
+                         "container id is not lowercase hex")
+            precondition(metadata.podUID.isEmpty || metadata.podUID.utf8.count == 36, "pod uid of the wrong length")
+        }
+    }
+
+    static func query(_ input: [UInt8]) {
+        let text = String(decoding: input, as: UTF8.self)  // as the HTTP server hands it over: invalid UTF-8 replaced
+        guard let parameters = try? QueryParameters(query: text) else {
+            let fields = text.utf8.split(separator: UInt8(ascii: "&")).count
+            precondition(text.utf8.count > QueryParameters.maximumLength || fields > QueryParameters.maximumCount, "a short query was refused")
+            return
+        }
+        precondition(parameters.pairs.count <= QueryParameters.maximumCount)
+        if let seconds = try? parameters.integer("seconds", in: 1...300) { precondition((1...300).contains(seconds)) }
+        if let pids = try? parameters.pids() { precondition(pids.count <= QueryParameters.maximumPIDs && pids.allSatisfy { $0 > 0 }) }
+        if let span = try? parameters.spanID("span_id") { precondition(span != 0) }
+        _ = try? parameters.choice("format", of: ["pprof", "folded"])
+    }
+}
