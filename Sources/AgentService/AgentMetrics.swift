@@ -66,18 +66,25 @@ struct AgentMetrics {
                 ([("kind", "missing")], Double(off.stacksMissing)),
             ]))
         }
+        // Every capped label: how many distinct values went into "other".
+        var folded: [([(String, String)], Double)] = []
         if let snapshot = profiler.syscallLatency() {
             let latency = LatencyMetrics(topSyscalls: topSyscalls)
             families.append(latency.syscallFamily(snapshot))
+            folded.append(([("metric", "profiler_syscall_latency_seconds"), ("label", "syscall")], Double(max(snapshot.series.count - topSyscalls, 0))))
             if let (byContainer, mapFull) = profiler.containerSyscallLatency() {
                 families.append(latency.containerSyscallFamily(byContainer, named: latency.namedSyscalls(snapshot)))
-                families.append(.gauge("profiler_agent_folded_label_values", "Distinct label values folded into \"other\" by a cardinality cap.",
-                                       [([("metric", "profiler_container_syscall_latency_seconds"), ("label", "container_id")], Double(byContainer.foldedContainers))]))
+                folded.append(([("metric", "profiler_container_syscall_latency_seconds"), ("label", "container_id")], Double(byContainer.foldedContainers)))
                 families.append(.counter("profiler_agent_syscall_process_map_full", "Syscalls counted only node-wide: the per-process map was full.", Double(mapFull)))
             }
         }
         if let series = profiler.blockIOLatency() {
-            families += LatencyMetrics(topSyscalls: topSyscalls).blockIOFamilies(series)
+            let (kept, foldedDevices) = LatencyMetrics.foldBlockDevices(series)
+            families += LatencyMetrics(topSyscalls: topSyscalls).blockIOFamilies(kept)
+            folded.append(([("metric", "profiler_block_io_latency_seconds"), ("label", "device")], Double(foldedDevices)))
+        }
+        if !folded.isEmpty {
+            families.append(.gauge("profiler_agent_folded_label_values", "Distinct label values folded into \"other\" by a cardinality cap.", folded))
         }
         let libraryCalls = profiler.libraryCallLatency()
         for snapshot in libraryCalls {

@@ -9,9 +9,12 @@ struct HTTPRoutes: Sendable {
     let profiler: ContinuousProfiler
     let pusher: PyroscopePusher?
     let configuration: DaemonConfiguration
+    /// Span and window profiles decode retained pprof: two at a time.
+    let decodeGate = ConcurrencyGate(capacity: 2)
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: RefuseRequestBodies())
         router.get("/") { _, _ in html(Self.index) }
         router.get("/healthz") { _, _ in text("ok\n") }
         router.get("/readyz") { _, _ in
@@ -23,7 +26,7 @@ struct HTTPRoutes: Sendable {
             return text(format.render(families), contentType: format.contentType)
         }
         router.get("/debug/pprof/profile") { request, _ in
-            let parameters = HTTPParameters(request: request)
+            let parameters = try HTTPParameters(request: request)
             let seconds = try parameters.integer("seconds", in: 1...configuration.maxProfileSeconds, default: min(30, configuration.maxProfileSeconds))!
             let profile = try await collect(seconds: seconds, pids: try parameters.pids())
             return try encode(profile, as: .pprof, filename: "profile")
@@ -32,14 +35,14 @@ struct HTTPRoutes: Sendable {
             guard profiler.status.tracers[.offcpu].map({ (try? $0.get()) != nil }) == true else {
                 throw HTTPError(.notFound, message: "the offcpu tracer is not running (see --tracers)")
             }
-            let parameters = HTTPParameters(request: request)
+            let parameters = try HTTPParameters(request: request)
             let seconds = try parameters.integer("seconds", in: 1...configuration.maxProfileSeconds, default: min(30, configuration.maxProfileSeconds))!
             var profile = try await collect(seconds: seconds, pids: try parameters.pids(), from: profiler.offCPUHub)
             profile.kind = .offCPU
             return try encode(profile, as: .pprof, filename: "offcpu")
         }
         router.get("/profiles") { request, _ in
-            let parameters = HTTPParameters(request: request)
+            let parameters = try HTTPParameters(request: request)
             let format = try parameters.format()
             if let span = try parameters.spanID("span_id") {
                 return try encode(try spanProfile(span), as: format, filename: "span-\(spanIDString(span))")
@@ -47,7 +50,7 @@ struct HTTPRoutes: Sendable {
             return try json(profiler.store.windows.map(WindowSummary.init))
         }
         router.get("/events") { request, _ in
-            let parameters = HTTPParameters(request: request)
+            let parameters = try HTTPParameters(request: request)
             guard let type = parameters.string("type") else {
                 throw HTTPError(.badRequest, message: "type is required (type=dns)")
             }
@@ -61,18 +64,19 @@ struct HTTPRoutes: Sendable {
             return try json(profiler.slowestDNSLookups(limit: limit, since: since).map(DNSEventSummary.init))
         }
         router.get("/profiles/:id") { request, context in
-            let parameters = HTTPParameters(request: request)
+            let parameters = try HTTPParameters(request: request)
             let format = try parameters.format()
             let window = try window(context.parameters.get("id") ?? "")
             if format == .pprof { return binary(window.pprof, filename: "window-\(window.id).pb.gz") }
-            return try encode(PprofReader.cpuProfile(try PprofReader.decode(window.pprof)), as: format, filename: "window-\(window.id)")
+            let profile = try decodeGate.run { PprofReader.cpuProfile(try PprofReader.decode(window.pprof)) }
+            return try encode(profile, as: format, filename: "window-\(window.id)")
         }
         router.get("/flamegraph") { request, _ in
-            let parameters = HTTPParameters(request: request)
+            let parameters = try HTTPParameters(request: request)
             let profile: CPUProfile, title: String
             if let id = parameters.string("id") {
                 let window = try window(id)
-                profile = PprofReader.cpuProfile(try PprofReader.decode(window.pprof))
+                profile = try decodeGate.run { PprofReader.cpuProfile(try PprofReader.decode(window.pprof)) }
                 title = "CPU profile window \(window.id)"
             } else if let span = try parameters.spanID("span_id") {
                 profile = try spanProfile(span)
@@ -111,6 +115,10 @@ struct HTTPRoutes: Sendable {
         guard let first = windows.first, let last = windows.last else {
             throw HTTPError(.notFound, message: "no retained profile has span_id \(spanIDString(span)) (expired or never sampled)")
         }
+        return try decodeGate.run { try decodeSpanProfile(span, in: windows, first: first, last: last) }
+    }
+
+    private func decodeSpanProfile(_ span: UInt64, in windows: [ProfileWindow], first: ProfileWindow, last: ProfileWindow) throws -> CPUProfile {
         var samples = SampleAggregator()
         for window in windows {
             samples.add(PprofReader.cpuProfile(try PprofReader.decode(window.pprof)).samples.filter { $0.spanID == span })

@@ -16,20 +16,10 @@ struct LatencyMetrics {
         let ranked = snapshot.series.sorted { $0.count > $1.count }
         var named = Array(ranked.prefix(topSyscalls)).map { (syscallName($0.number), $0) }
         let rest = ranked.dropFirst(topSyscalls)
-        if let first = rest.first {
-            var other = first
-            for series in rest.dropFirst() {
-                for i in other.buckets.indices {
-                    other.buckets[i] += series.buckets[i]
-                    if let e = series.exemplars[i], e.endMonotonicNanoseconds > (other.exemplars[i]?.endMonotonicNanoseconds ?? 0) {
-                        other.exemplars[i] = e
-                    }
-                }
-                other.sumNanoseconds += series.sumNanoseconds
-            }
+        if var other = rest.first {
+            for series in rest.dropFirst() { other.absorb(series) }
             if let index = named.firstIndex(where: { $0.0 == "other" }) {
-                for i in other.buckets.indices { named[index].1.buckets[i] += other.buckets[i] }
-                named[index].1.sumNanoseconds += other.sumNanoseconds
+                named[index].1.absorb(other)
             } else {
                 named.append(("other", other))
             }
@@ -47,6 +37,31 @@ struct LatencyMetrics {
 }
 
 extension LatencyMetrics {
+    /// Devices with their own `device` label (the busiest); the rest are device="other".
+    static let maximumBlockDevices = 32
+
+    /// Block I/O series with devices beyond `maximumBlockDevices` (fewest requests first) folded into "other".
+    static func foldBlockDevices(_ series: [BlockIOSeries]) -> (series: [BlockIOSeries], folded: Int) {
+        var requests: [String: UInt64] = [:]
+        for s in series { requests[s.device, default: 0] += s.buckets.reduce(0, +) }
+        guard requests.count > maximumBlockDevices else { return (series, 0) }
+        let kept = Set(requests.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(maximumBlockDevices).map(\.key))
+        var result = series.filter { kept.contains($0.device) }
+        var other: [String: BlockIOSeries] = [:]
+        for var s in series where !kept.contains(s.device) {
+            if var total = other[s.operation] {
+                total.absorb(s)
+                total.bytes += s.bytes
+                other[s.operation] = total
+            } else {
+                s.device = "other"
+                other[s.operation] = s
+            }
+        }
+        result += other.values
+        return (result, requests.count - maximumBlockDevices)
+    }
+
     func blockIOFamilies(_ series: [BlockIOSeries]) -> [MetricFamily] {
         let clock = MonotonicToWall()
         var samples: [MetricSample] = [], bytes: [([(String, String)], Double)] = []
@@ -136,15 +151,7 @@ extension LatencyMetrics {
         var merged: [String: [String: ContainerSyscallLatency.Histogram]] = [:]
         for (key, histogram) in latency.series {
             let syscall = named.contains(key.number) ? syscallName(key.number) : "other"
-            var total = merged[key.container, default: [:]][syscall] ?? ContainerSyscallLatency.Histogram()
-            for i in total.buckets.indices {
-                total.buckets[i] += histogram.buckets[i]
-                if let e = histogram.exemplars[i], e.endMonotonicNanoseconds >= total.exemplars[i]?.endMonotonicNanoseconds ?? 0 {
-                    total.exemplars[i] = e
-                }
-            }
-            total.sumNanoseconds += histogram.sumNanoseconds
-            merged[key.container, default: [:]][syscall] = total
+            merged[key.container, default: [:]][syscall, default: ContainerSyscallLatency.Histogram()].absorb(histogram)
         }
         let clock = MonotonicToWall()
         var samples: [MetricSample] = []

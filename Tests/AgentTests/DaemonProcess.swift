@@ -51,13 +51,15 @@ final class DaemonProcess {
 
     struct DaemonFailed: Error, CustomStringConvertible { var message: String; var description: String { message } }
 
-    /// An HTTP GET through curl: status, headers (lowercased names), body.
-    func get(_ path: String, accept: String? = nil) throws -> (status: Int, headers: [String: String], body: Data) {
+    /// An HTTP GET through curl (or another request, with `curlOptions` such as
+    /// `["--data", "x"]`): status, headers (lowercased names), body.
+    func get(_ path: String, accept: String? = nil, curlOptions: [String] = []) throws -> (status: Int, headers: [String: String], body: Data) {
         let directory = TestEnvironment.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let body = directory.appendingPathComponent("body"), headers = directory.appendingPathComponent("headers")
         var arguments = ["-s", "-S", "--max-time", "90", "-o", body.path, "-D", headers.path, "-w", "%{http_code}"]
         if let accept { arguments += ["-H", "Accept: \(accept)"] }
+        arguments += curlOptions
         let result = try Command.run("/usr/bin/curl", arguments + ["http://127.0.0.1:\(port)\(path)"])
         guard result.status == 0, let status = Int(result.output) else {
             throw DaemonFailed(message: "curl \(path) failed: \(result.stderr)")

@@ -62,6 +62,44 @@ final class DaemonTests: AgentTestCase {
         XCTAssertLessThan(exit.seconds, 2, "SIGTERM must end the agent within 2 s")
     }
 
+    /// Request bounds: bodies are refused unread (413), oversized queries are 400,
+    /// and profile requests beyond the concurrency limit get 429 at once.
+    func testRequestBodiesOversizedQueriesAndTooManyProfileRequestsAreRefused() throws {
+        _ = try startFixture("cpu_split")
+        let agent = try DaemonProcess(["--window", "2"])
+        let posted = try agent.get("/debug/pprof/profile?seconds=1", curlOptions: ["--data-binary", String(repeating: "x", count: 100_000)])
+        XCTAssertEqual(posted.status, 413, String(decoding: posted.body, as: UTF8.self))
+        let chunked = try agent.get("/metrics", curlOptions: ["-X", "GET", "-H", "Transfer-Encoding: chunked", "--data-binary", "abc"])
+        XCTAssertEqual(chunked.status, 413)
+        let long = try agent.get("/profiles?x=" + String(repeating: "a", count: 5000))
+        XCTAssertEqual(long.status, 400)
+        XCTAssertTrue(String(decoding: long.body, as: UTF8.self).contains("at most 4096"))
+        let many = try agent.get("/profiles?" + (0..<65).map { "p\($0)=1" }.joined(separator: "&"))
+        XCTAssertEqual(many.status, 400)
+        let pids = try agent.get("/debug/pprof/profile?seconds=1&pid=" + (1...300).map(String.init).joined(separator: ","))
+        XCTAssertEqual(pids.status, 400)
+
+        // Four profile requests are served at once (the default); the fifth is told to retry.
+        var curls: [(Process, Pipe)] = []
+        for _ in 0..<6 {
+            let process = Process(), pipe = Pipe()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            process.arguments = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(agent.port)/debug/pprof/profile?seconds=3"]
+            process.standardOutput = pipe
+            try process.run()
+            curls.append((process, pipe))
+        }
+        let statuses = LockedBox(curls.map { process, pipe in
+            let output = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return Int(String(decoding: output, as: UTF8.self)) ?? -1
+        })
+        XCTAssertEqual(statuses.get().filter { $0 == 200 }.count, 4, "\(statuses.get())")
+        XCTAssertEqual(statuses.get().filter { $0 == 429 }.count, 2, "\(statuses.get())")
+        XCTAssertEqual(try agent.get("/readyz").status, 200)
+        XCTAssertEqual(agent.terminate().status, 0)
+    }
+
     func testMetricsInBothFormats() throws {
         _ = try startFixture("cpu_split")
         let agent = try DaemonProcess(["--window", "2"])

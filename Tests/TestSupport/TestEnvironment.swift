@@ -104,4 +104,6 @@ public final class LockedBox<T>: @unchecked Sendable {
     public init(_ value: T) { self.value = value }
     public func get() -> T { lock.lock(); defer { lock.unlock() }; return value }
     public func set(_ newValue: T) { lock.lock(); value = newValue; lock.unlock() }
+    /// Read-modify-write under the lock.
+    public func update(_ body: (inout T) -> Void) { lock.lock(); body(&value); lock.unlock() }
 }
