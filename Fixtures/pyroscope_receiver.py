@@ -3,15 +3,18 @@
 installed here): accepts POST /ingest, stores each request as
 <dir>/<n>.json (path, query, headers) and <dir>/<n>.body, answers 200.
 Prints the port it listens on (127.0.0.1, an ephemeral port) and runs until killed.
-Usage: pyroscope_receiver.py DIR [--status CODE]"""
+--delay SECONDS holds every answer that long (a slow or hung server).
+Usage: pyroscope_receiver.py DIR [--status CODE] [--delay SECONDS]"""
 import http.server
 import json
 import os
 import sys
 import threading
+import time
 
 directory = sys.argv[1]
 status = int(sys.argv[sys.argv.index("--status") + 1]) if "--status" in sys.argv else 200
+delay = float(sys.argv[sys.argv.index("--delay") + 1]) if "--delay" in sys.argv else 0
 counter = {"n": 0}
 lock = threading.Lock()
 
@@ -29,6 +32,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with open(os.path.join(directory, f"{n}.json.tmp"), "w") as f:
             json.dump(meta, f)
         os.rename(os.path.join(directory, f"{n}.json.tmp"), os.path.join(directory, f"{n}.json"))
+        time.sleep(delay)
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()

@@ -96,7 +96,8 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u6
 		stat_inc(&offcpu_stats, PROFILE_STAT_KERNEL_STACK_LOST);
 	if (start.user_stack_id < 0 && start.user_stack_id != -14)
 		stat_inc(&offcpu_stats, PROFILE_STAT_USER_STACK_LOST);
-	bpf_map_update_elem(&offcpu_starts, &tid, &start, BPF_ANY);
+	if (bpf_map_update_elem(&offcpu_starts, &tid, &start, BPF_ANY) < 0)
+		stat_inc(&offcpu_stats, PROFILE_STAT_MAP_FULL);
 }
 
 static __always_inline void switch_in(struct task_struct *next, __u64 now)

@@ -96,6 +96,7 @@ public final class FramePointerStackSource: StackSource {
 
     private func load() throws(AgentError) {
         guard let skeleton else { return }
+        MapSizeOverrides.apply(to: skeleton.pointee.obj)
         let err = profile_bpf__load(skeleton)
         guard err == 0 else {
             throw .bpfLoadFailed(object: "profile", reason: errnoText(err), verifierLog: BPFLog.tail())

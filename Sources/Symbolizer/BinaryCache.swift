@@ -36,7 +36,7 @@ public final class BinaryCache: Sendable {
     /// The binary behind a process mapping. `candidates` are paths to try in
     /// order (e.g. through /proc/PID/root, then /proc/PID/map_files); `root`
     /// prefixes debug-file paths.
-    public func binary(for mapping: MemoryMapping, candidates: [String], root: String) -> Result<LoadedBinary, ELFError> {
+    public func binary(for mapping: MemoryMapping, candidates: () -> [String], root: String) -> Result<LoadedBinary, ELFError> {
         let key = "\(mapping.device):\(mapping.inode):\(mapping.path)"
         let cached: Outcome? = state.withLock { state in
             let outcome = state.byMapping[key]
@@ -49,7 +49,7 @@ public final class BinaryCache: Sendable {
         case nil: break
         }
         var lastError = ELFError.cannotOpen(path: mapping.path, reason: "no path to open")
-        for path in candidates {
+        for path in candidates() {
             switch load(path: path, displayPath: mapping.path, root: root) {
             case .success(let binary):
                 remember(key, .loaded(binary))

@@ -108,7 +108,11 @@ public final class ProcessSymbols {
     /// call instruction, as a return address may already point past the caller.
     public func frame(_ address: UInt64, isReturnAddress: Bool) -> Frame {
         guard let mapping = maps.mapping(containing: address) else {
-            let name = unavailable == nil || !maps.mappings.isEmpty ? "[unknown]" : "[exited process]"
+            let name = switch unavailable {
+            case .processNotReadable?: "[no access]"
+            case _ where unavailable == nil || !maps.mappings.isEmpty: "[unknown]"
+            default: "[exited process]"
+            }
             return Frame(function: name, systemName: name, address: address, mapping: nil)
         }
         guard mapping.isFile else {
@@ -132,11 +136,16 @@ public final class ProcessSymbols {
     private func resolve(_ mapping: MemoryMapping) -> Result<LoadedBinary, ELFError> {
         if let known = resolved[mapping.start] { return known }
         let proc = "\(symbolizer.options.procRoot)/\(pid)"
-        var candidates: [String] = []
-        if !mapping.isDeleted { candidates.append("\(proc)/root\(mapping.path)") }
-        // map_files reaches the mapped inode even when the path was deleted or replaced.
-        candidates.append("\(proc)/map_files/\(String(mapping.start, radix: 16))-\(String(mapping.end, radix: 16))")
-        let result = symbolizer.binaries.binary(for: mapping, candidates: candidates, root: "\(proc)/root")
+        let result = symbolizer.binaries.binary(for: mapping, candidates: {
+            var candidates: [String] = []
+            if !mapping.isDeleted { candidates.append("\(proc)/root\(mapping.path)") }
+            // map_files reaches the mapped inode even when the path was deleted or replaced.
+            candidates.append("\(proc)/map_files/\(String(mapping.start, radix: 16))-\(String(mapping.end, radix: 16))")
+            // Without access to the process's root (no CAP_SYS_PTRACE over it), the
+            // same path in the agent's own namespace serves if it is the mapped inode.
+            if !mapping.isDeleted, mapping.isMapped(from: mapping.path) { candidates.append(mapping.path) }
+            return candidates
+        }, root: "\(proc)/root")
         resolved[mapping.start] = result
         return result
     }

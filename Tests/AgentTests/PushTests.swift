@@ -26,12 +26,12 @@ final class PushTests: AgentTestCase {
         }
     }
 
-    func startReceiver() throws -> Receiver {
+    func startReceiver(_ options: [String] = []) throws -> Receiver {
         let directory = scratch.appendingPathComponent("received-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [TestEnvironment.packageRoot.appendingPathComponent("Fixtures/pyroscope_receiver.py").path, directory.path]
+        process.arguments = [TestEnvironment.packageRoot.appendingPathComponent("Fixtures/pyroscope_receiver.py").path, directory.path] + options
         let out = Pipe()
         process.standardOutput = out
         try process.run()
@@ -126,6 +126,30 @@ final class PushTests: AgentTestCase {
         let exit = agent.terminate()
         XCTAssertEqual(exit.status, 0)
         XCTAssertLessThan(exit.seconds, 2, "a dead receiver must not hold up shutdown")
+    }
+
+    /// A receiver that takes each push and does not answer for a minute: pushes
+    /// time out, the queue stays bounded (oldest dropped and counted), sampling goes on.
+    func testSlowReceiverKeepsTheQueueBoundedAndSamplingOn() throws {
+        _ = try startFixture("cpu_split")
+        let slow = try startReceiver(["--delay", "60"])
+        let agent = try DaemonProcess(["--window", "1", "--push-queue", "2", "--pyroscope-url", "http://127.0.0.1:\(slow.port)"])
+        Thread.sleep(forTimeInterval: 3)
+        let first = try agent.getText("/metrics")
+        Thread.sleep(forTimeInterval: 5)
+        let second = try agent.getText("/metrics")
+        XCTAssertEqual(metricValue("profiler_agent_pushes_total{result=\"ok\"}", second), 0)
+        XCTAssertGreaterThan(metricValue("profiler_agent_pushes_total{result=\"failed\"}", second), 0, "timed-out pushes are failures")
+        XCTAssertGreaterThan(metricValue("profiler_agent_pushes_total{result=\"dropped\"}", second), 0, "a full queue drops the oldest")
+        XCTAssertLessThanOrEqual(metricValue("profiler_agent_push_queue_windows", second), 2)
+        XCTAssertGreaterThanOrEqual(metricValue("profiler_agent_windows_closed_total", second) - metricValue("profiler_agent_windows_closed_total", first), 4,
+                                    "windows keep closing every second while a push hangs")
+        let profile = try agent.get("/debug/pprof/profile?seconds=1")
+        XCTAssertEqual(profile.status, 200)
+        XCTAssertFalse(try PprofReader.flatten(PprofReader.decode(profile.body)).isEmpty, "sampling is unaffected")
+        let exit = agent.terminate()
+        XCTAssertEqual(exit.status, 0)
+        XCTAssertLessThan(exit.seconds, 2.5, "a hung receiver must not hold up shutdown")
     }
 
     func metricValue(_ series: String, _ text: String) -> Double {

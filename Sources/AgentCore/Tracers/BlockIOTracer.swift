@@ -31,6 +31,7 @@ public final class BlockIOTracer {
         skel.pointee.rodata.pointee.filter_io_by_pid = filterByPID
         skel.pointee.rodata.pointee.span_salt = spanSalt()
         try shared.adopt(targetPIDs: skel.pointee.maps.target_pids, syscallSpans: skel.pointee.maps.syscall_spans, eventSpans: skel.pointee.maps.event_spans, object: "blockio")
+        MapSizeOverrides.apply(to: skel.pointee.obj)
         let err = blockio_bpf__load(skel)
         guard err == 0 else { throw .bpfLoadFailed(object: "blockio (\(variant.rawValue))", reason: errnoText(err), verifierLog: BPFLog.tail()) }
         links = try attachAutoloaded(variant == .tpBTF ? btf : raw, object: "blockio")

@@ -98,6 +98,7 @@ public final class LibraryCallTracer {
             for name in [probes.entry, probes.exit] { bpf_program__set_expected_attach_type(program(name), type) }
         }
         // Uprobes are attached per library below, not by the skeleton's attach.
+        MapSizeOverrides.apply(to: object)
         let err = kind == .dns ? dns_bpf__load(dns) : tls_bpf__load(tls)
         guard err == 0 else { throw .bpfLoadFailed(object: "\(name) (\(variant.rawValue))", reason: errnoText(err), verifierLog: BPFLog.tail()) }
         exitLinks = try attachAutoloaded([variant == .tpBTF ? btfExit : rawExit], object: name)

@@ -53,6 +53,7 @@ public final class OffCPUSource: StackSource {
         try shared.adopt(targetPIDs: maps.target_pids, syscallSpans: maps.syscall_spans, eventSpans: maps.event_spans, object: "offcpu")
         bpf_map__set_max_entries(maps.offcpu_counts, configuration.countEntries)
         bpf_map__set_max_entries(maps.offcpu_stacks, configuration.stackEntries)
+        MapSizeOverrides.apply(to: skel.pointee.obj)
         let err = offcpu_bpf__load(skel)
         guard err == 0 else { throw .bpfLoadFailed(object: "offcpu (\(variant.rawValue))", reason: errnoText(err), verifierLog: BPFLog.tail()) }
         links = try attachAutoloaded([progs.offcpu_switch_btf, progs.offcpu_switch_raw], object: "offcpu")

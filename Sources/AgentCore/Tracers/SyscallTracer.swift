@@ -36,6 +36,7 @@ public final class SyscallTracer {
         skel.pointee.rodata.pointee.per_process = processEntries > 0
         bpf_map__set_max_entries(skel.pointee.maps.syscall_process_hist, UInt32(max(processEntries, 1)))
         try shared.adopt(targetPIDs: skel.pointee.maps.target_pids, syscallSpans: skel.pointee.maps.syscall_spans, eventSpans: skel.pointee.maps.event_spans, object: "syscalls")
+        MapSizeOverrides.apply(to: skel.pointee.obj)
         let err = syscalls_bpf__load(skel)
         guard err == 0 else { throw .bpfLoadFailed(object: "syscalls (\(variant.rawValue))", reason: errnoText(err), verifierLog: BPFLog.tail()) }
         links = try attachAutoloaded(variant == .tpBTF ? btf : raw, object: "syscalls")
