@@ -27,10 +27,10 @@ FIX := $(BUILD)/fixtures
 FIX_CFLAGS := -O2 -g0 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
 FIXTURES := $(FIX)/cpu_split $(FIX)/read_loop $(FIX)/libfixture.so $(FIX)/libfixture_stripped.so \
 	$(FIX)/symbols_pie $(FIX)/symbols_nopie $(FIX)/symbols_dynsym $(FIX)/symbols_buildid_debug \
-	$(FIX)/symbols_debuglink $(FIX)/cpp_names $(FIX)/sleeper $(FIX)/pipe_block $(FIX)/dns_lookup
+	$(FIX)/symbols_debuglink $(FIX)/cpp_names $(FIX)/sleeper $(FIX)/pipe_block $(FIX)/dns_lookup $(FIX)/churn_child
 
 .SECONDARY:
-.PHONY: build bpf fixtures agent test unit-tests run setup clean proto bench fuzz
+.PHONY: build bpf fixtures agent test unit-tests run setup clean proto bench fuzz soak check-sanitizers
 
 build: bpf fixtures agent
 
@@ -58,6 +58,10 @@ agent: bpf
 fixtures: $(FIXTURES)
 
 $(FIX)/cpu_split: Fixtures/cpu_split.c
+	@mkdir -p $(FIX)
+	$(CLANG) $(FIX_CFLAGS) -Wl,--build-id -o $@ $<
+
+$(FIX)/churn_child: Fixtures/churn_child.c
 	@mkdir -p $(FIX)
 	$(CLANG) $(FIX_CFLAGS) -Wl,--build-id -o $@ $<
 
@@ -147,3 +151,17 @@ fuzz:
 	PROFILER_AGENT_FUZZ=1 $(SWIFT) build -c release --sanitize=fuzzer --sanitize=address \
 		--scratch-path $(BUILD)/fuzz --product profiler-fuzz
 	./scripts/fuzz.sh
+
+# --- Churn soak: SOAK_SECONDS (300) of SOAK_RATE (2000/min) short-lived processes under `run`.
+soak: build
+	./bench/soak.sh
+
+# --- The in-process unit tests under AddressSanitizer and ThreadSanitizer (root: AgentCoreTests
+# load BPF). Not in CI: two more debug builds of every dependency take ~15 min on 2 cores.
+# AgentTests are skipped: they drive the release binary, which no sanitizer instruments.
+SANITIZED_TESTS := --skip AgentTests
+check-sanitizers: bpf fixtures agent
+	PROFILER_AGENT="$$PWD/$(BUILD)/release/profiler-agent" FIXTURES="$$PWD/$(FIX)" \
+		$(SWIFT) test --sanitize=address --scratch-path $(BUILD)/asan $(SANITIZED_TESTS)
+	PROFILER_AGENT="$$PWD/$(BUILD)/release/profiler-agent" FIXTURES="$$PWD/$(FIX)" TSAN_OPTIONS=halt_on_error=1 \
+		$(SWIFT) test --sanitize=thread --scratch-path $(BUILD)/tsan $(SANITIZED_TESTS)

@@ -7,6 +7,8 @@
   stats.py bpf-ns                   -> total run_time_ns of every loaded BPF program (bpftool)
   stats.py map-bytes PID            -> memlock bytes of the BPF maps PID holds open (each map once)
   stats.py rss PID                  -> resident set size in bytes
+  stats.py stale PID                -> JSON {map: [entries, entries of exited threads]} of the per-thread /
+                                       per-process maps PID holds (keys start with a tid or pid)
   stats.py addresses LIB N OUT      -> N addresses inside LIB's functions (seeded), one per line
   stats.py same A B                 -> share of identical names: our lines vs llvm-symbolizer JSON lines
   stats.py perf-split FILE          -> share of burn_three_quarters among the two burn_* functions (perf report)
@@ -18,6 +20,7 @@ import random
 import statistics
 import subprocess
 import sys
+import time
 
 
 def fmt(v):
@@ -95,9 +98,63 @@ def main():
             elif leaf == "burn_one_quarter":
                 one += int(count)
         print(f"{100.0 * three / max(three + one, 1):.2f}")
+    elif cmd == "stale":
+        print(json.dumps(stale_entries(int(args[0])), sort_keys=True))
     else:
         sys.exit(f"unknown command {cmd}")
 
+
+# Maps keyed by a thread or process id (first 4 key bytes), by name (BPF keeps 15 characters).
+PER_THREAD_MAPS = ("syscall_spans", "event_spans", "pending_calls", "offcpu_starts", "syscall_process")
+
+
+def stale_entries(pid, interval=2.5):
+    """Entries of exited threads/processes that outlive the agent's cleanup: present
+    in two dumps `interval` seconds apart (the per-process map is drained every
+    second; per-thread maps are cleaned when a thread exits). Returns
+    {map: [entries, stale]}. This checker's own bpftool runs are left out."""
+    mine = set()
+
+    def bpftool(*args):
+        process = subprocess.Popen(["bpftool", "-j", *args], stdout=subprocess.PIPE, text=True)
+        mine.add(process.pid)
+        return json.loads(process.communicate()[0] or "null")
+
+    ids = set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            text = open(f"/proc/{pid}/fdinfo/{fd}").read()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("map_id:"):
+                ids.add(int(line.split(":")[1]))
+    maps = {}
+    for map_id in sorted(ids):
+        name = (bpftool("map", "show", "id", str(map_id)) or {}).get("name", "")
+        if name.startswith(PER_THREAD_MAPS):
+            maps[map_id] = name
+
+    def dump():
+        keys = {}
+        for map_id in maps:
+            keys[map_id] = {tuple(entry["key"]) for entry in bpftool("map", "dump", "id", str(map_id)) or []}
+        return keys
+
+    first = dump()
+    time.sleep(interval)
+    second = dump()
+    result = {}
+    for map_id, name in maps.items():
+        stale = 0
+        for key in first[map_id] & second[map_id]:
+            owner = int.from_bytes(bytes(int(b, 16) for b in key[:4]), "little")
+            if owner not in mine and not os.path.exists(f"/proc/{owner}"):
+                stale += 1
+        total = result.setdefault(name, [0, 0])
+        total[0] += len(second[map_id])
+        total[1] += stale
+    return result
 
 if __name__ == "__main__":
     main()

@@ -143,4 +143,22 @@ int BPF_PROG(offcpu_switch_raw, bool preempt, struct task_struct *prev, struct t
 	return 0;
 }
 
+/* A thread that exits never switches in again: forget when it went off-CPU
+ * (its last switch-outs, with PF_EXITING, are not recorded either). */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(offcpu_task_exit_btf, struct task_struct *task)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_delete_elem(&offcpu_starts, &tid);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(offcpu_task_exit_raw, struct task_struct *task)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_delete_elem(&offcpu_starts, &tid);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

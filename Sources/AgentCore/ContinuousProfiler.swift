@@ -173,6 +173,11 @@ public final class ContinuousProfiler: @unchecked Sendable {
         return (containerSyscalls.withLock { $0 }, full)
     }
 
+    /// Syscalls the tracer could not time (span map full); nil when it does not run.
+    public func syscallSpansFull() -> UInt64? {
+        syscalls.withLock { $0?.tracer.spansFull }
+    }
+
     /// The slowest DNS lookups of the last minutes, slowest first.
     public func slowestDNSLookups(limit: Int, since: Double = 0) -> [DNSEvent] {
         dnsEvents.withLock { $0.slowest(limit, since: since) }

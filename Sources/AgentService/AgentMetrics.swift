@@ -71,6 +71,8 @@ struct AgentMetrics {
         if let snapshot = profiler.syscallLatency() {
             let latency = LatencyMetrics(topSyscalls: topSyscalls)
             families.append(latency.syscallFamily(snapshot))
+            families.append(.counter("profiler_agent_syscall_spans_full", "Syscalls not timed: the per-thread span map was full.",
+                                     Double(profiler.syscallSpansFull() ?? 0)))
             folded.append(([("metric", "profiler_syscall_latency_seconds"), ("label", "syscall")], Double(max(snapshot.series.count - topSyscalls, 0))))
             if let (byContainer, mapFull) = profiler.containerSyscallLatency() {
                 families.append(latency.containerSyscallFamily(byContainer, named: latency.namedSyscalls(snapshot)))

@@ -203,3 +203,36 @@ final class FaultTests: AgentTestCase {
         XCTAssertEqual(agent.terminate().status, 0)
     }
 }
+
+/// Short-lived processes by the thousand: what the agent keeps per process and
+/// per thread (BPF maps, metadata) must go when they go. `make soak` runs the
+/// same for 5 minutes and also checks RSS growth.
+final class ChurnTests: AgentTestCase {
+    func testProcessChurnLeavesNoEntriesOfExitedProcesses() throws {
+        let agent = try DaemonProcess(["--window", "5", "--syscall-containers", "8"])
+        let copies = TestEnvironment.packageRoot.appendingPathComponent(".build/test-scratch/churn-\(UUID().uuidString)")
+        addTeardownBlock { try? FileManager.default.removeItem(at: copies) }
+        let churn = try Command.run("/usr/bin/python3", [TestEnvironment.packageRoot.appendingPathComponent("Fixtures/churn.py").path,
+                                                         TestEnvironment.fixture("churn_child"), copies.path, "30", "2000"])
+        XCTAssertEqual(churn.status, 0, churn.stderr)
+        let started = try XCTUnwrap(Int(churn.output.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
+        XCTAssertGreaterThan(started, 900)
+
+        let check = try Command.run("/usr/bin/python3", [TestEnvironment.packageRoot.appendingPathComponent("bench/stats.py").path,
+                                                         "stale", "\(agent.process.processIdentifier)"])
+        XCTAssertEqual(check.status, 0, check.stderr)
+        let maps = try XCTUnwrap(JSONSerialization.jsonObject(with: check.stdout) as? [String: [Int]])
+        XCTAssertEqual(Set(maps.keys), ["syscall_spans", "event_spans", "pending_calls", "offcpu_starts", "syscall_process"], "\(maps)")
+        for (name, counts) in maps {
+            XCTAssertEqual(counts[1], 0, "\(name): entries of exited threads outlive the cleanup: \(maps)")
+        }
+        let metrics = try agent.getText("/metrics")
+        for series in ["profiler_agent_samples_dropped_total{reason=\"map_full\"}", "profiler_agent_offcpu_dropped_total",
+                       "profiler_agent_syscall_process_map_full_total", "profiler_agent_syscall_spans_full_total"] {
+            XCTAssertEqual(DaemonProcess.metric(series, in: metrics), 0, series)
+        }
+        let tracked = try XCTUnwrap(DaemonProcess.metric("profiler_agent_tracked_processes", in: metrics))
+        XCTAssertLessThan(tracked, Double(started) * 0.8, "process metadata of exited processes must be forgotten")
+        XCTAssertEqual(agent.terminate().status, 0)
+    }
+}

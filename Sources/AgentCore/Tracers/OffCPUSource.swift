@@ -43,7 +43,9 @@ public final class OffCPUSource: StackSource {
         }
         skeleton = skel
         let progs = skel.pointee.progs
-        bpf_program__set_autoload(variant == .tpBTF ? progs.offcpu_switch_raw : progs.offcpu_switch_btf, false)
+        for program in variant == .tpBTF ? [progs.offcpu_switch_raw, progs.offcpu_task_exit_raw] : [progs.offcpu_switch_btf, progs.offcpu_task_exit_btf] {
+            bpf_program__set_autoload(program, false)
+        }
         let rodata = skel.pointee.rodata!
         rodata.pointee.filter_by_pid = filterByPID
         rodata.pointee.exclude_kernel_threads = configuration.excludeKernelThreads
@@ -56,7 +58,8 @@ public final class OffCPUSource: StackSource {
         MapSizeOverrides.apply(to: skel.pointee.obj)
         let err = offcpu_bpf__load(skel)
         guard err == 0 else { throw .bpfLoadFailed(object: "offcpu (\(variant.rawValue))", reason: errnoText(err), verifierLog: BPFLog.tail()) }
-        links = try attachAutoloaded([progs.offcpu_switch_btf, progs.offcpu_switch_raw], object: "offcpu")
+        links = try attachAutoloaded([progs.offcpu_switch_btf, progs.offcpu_switch_raw, progs.offcpu_task_exit_btf, progs.offcpu_task_exit_raw],
+                                     object: "offcpu")
     }
 
     public func stop() {

@@ -67,10 +67,14 @@ public final class SyscallTracer {
     }
 
     /// Events counted only node-wide because the per-process map was full.
-    public var processMapFull: UInt64 {
+    public var processMapFull: UInt64 { statistic(SYSCALL_STAT_PROCESS_MAP_FULL) }
+    /// Syscalls not timed because the per-thread span map had no room.
+    public var spansFull: UInt64 { statistic(SYSCALL_STAT_SPANS_FULL) }
+
+    private func statistic(_ index: syscall_stat) -> UInt64 {
         guard let skeleton else { return 0 }
         return StackCountMaps.perCPUCounters(bpf_map__fd(skeleton.pointee.maps.syscall_stats),
-                                             count: Int(SYSCALL_STAT_COUNT.rawValue))[Int(SYSCALL_STAT_PROCESS_MAP_FULL.rawValue)]
+                                             count: Int(SYSCALL_STAT_COUNT.rawValue))[Int(index.rawValue)]
     }
 
     /// The histograms as they stand (cumulative since start).
