@@ -78,6 +78,9 @@ public final class ContinuousProfiler: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let threadStarted = Locked(false)
 
+    /// Symbol tables of binaries no sample has needed for this long are dropped.
+    static let binaryIdleSeconds: UInt64 = 120
+
     public init(options: ContinuousOptions, store: WindowStore, hub: SampleHub,
                 report: @escaping @Sendable (String) -> Void = { _ in },
                 onWindowClosed: @escaping @Sendable (ProfileWindow) -> Void) throws(AgentError) {
@@ -88,6 +91,7 @@ public final class ContinuousProfiler: @unchecked Sendable {
         self.onWindowClosed = onWindowClosed
         var sampling = options.sampling
         sampling.pids = try Preflight.check(btfPath: sampling.btfPath, pids: sampling.pids)
+        Preflight.raiseOpenFileLimit()
         for (capability, effect) in Privileges.current().missingRecommended() {
             report("profiler-agent: warning: \(capability.name) is missing: \(effect)")
         }
@@ -316,6 +320,7 @@ public final class ContinuousProfiler: @unchecked Sendable {
         window.add(samples)
         hub.publish(samples)
         let statistics = source.statistics(), programs = source.programStatistics()
+        symbolizer.binaries.evict(unusedFor: Self.binaryIdleSeconds)
         let cache = symbolizer.binaries.statistics, tracked = metadata.cachedProcesses
         state.withLock {
             $0.statistics = statistics

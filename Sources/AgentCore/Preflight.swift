@@ -20,6 +20,19 @@ public enum Preflight {
         return processes
     }
 
+    /// Cached binaries keep their file open (their names are read on demand) and
+    /// every CPU has perf events: lift the soft open-file limit to the hard one
+    /// (at most 65536), as the 1024 default is easily reached on a busy node.
+    public static func raiseOpenFileLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        let wanted = min(limit.rlim_max, 65536)
+        if limit.rlim_cur < wanted {
+            limit.rlim_cur = wanted
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+    }
+
     /// The process (thread group) a PID or TID belongs to; nil when it does not exist.
     public static func processID(of id: Int32) -> Int32? {
         guard id > 0, let bytes = readWholeFile("/proc/\(id)/status") else { return nil }

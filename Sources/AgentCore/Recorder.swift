@@ -52,6 +52,7 @@ public final class Recorder {
         guard options.duration > 0 else { throw .invalidOption("--duration must be positive") }
         var sampling = options.sampling
         sampling.pids = try Preflight.check(btfPath: sampling.btfPath, pids: sampling.pids)
+        Preflight.raiseOpenFileLimit()
         let source = FramePointerStackSource(configuration: sampling)
         let symbolization = StackSymbolization(symbolizer: Symbolizer(options: options.symbolizer))
         let startNanos = Int64(Date().timeIntervalSince1970 * 1e9)

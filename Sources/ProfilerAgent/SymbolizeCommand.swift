@@ -36,27 +36,17 @@ struct SymbolizeCommand: ParsableCommand {
             printError("profiler-agent: error: \(elf): \(error)")
             throw ExitCode.failure
         }
-        var out = OutputBuffer()
-        // Each function's output line, by its start address: names are built once per function.
-        var lines: [UInt64: [UInt8]] = [:]
-        func emit(_ address: UInt64?) {
-            guard let address, let start = binary.functionStart(at: address) else { return out.line(Self.unknown) }
-            if let line = lines[start] { return out.line(line) }
-            let function = binary.function(at: address)
-            let line = Array((noDemangle ? function?.systemName : function?.name).map { $0 }?.utf8 ?? "??".utf8)
-            lines[start] = line
-            out.line(line)
-        }
+        var lines = SymbolizedLines(binary: binary, demangle: !noDemangle)
         if !addresses.isEmpty {
-            for token in addresses { emit(HexAddress.parse(Array(token.utf8)[...])) }
+            for token in addresses { lines.emit(HexAddress.parse(Array(token.utf8)[...])) }
         } else {
             var reader = StandardInputTokens()
             while let chunk = reader.next() {
-                for address in chunk { emit(address) }
-                out.flush()
+                for address in chunk { lines.emit(address) }
+                lines.out.flush()
             }
         }
-        out.flush()
+        lines.out.flush()
     }
 
     static let unknown = Array("??".utf8)
@@ -83,11 +73,40 @@ enum HexAddress {
     }
 }
 
+/// One output line per address; each function's line is built once, by its start address.
+struct SymbolizedLines {
+    let binary: LoadedBinary
+    let demangle: Bool
+    var out = OutputBuffer()
+    /// Line bytes in `text`, by function start: (offset, length).
+    private var known: [UInt64: (offset: Int, length: Int)] = [:]
+    private var text: [UInt8] = []
+
+    init(binary: LoadedBinary, demangle: Bool) {
+        self.binary = binary
+        self.demangle = demangle
+    }
+
+    mutating func emit(_ address: UInt64?) {
+        guard let address, let start = binary.functionStart(at: address) else { return out.line(SymbolizeCommand.unknown[...]) }
+        let range: (offset: Int, length: Int)
+        if let line = known[start] {
+            range = line
+        } else {
+            let name = (demangle ? binary.function(at: address)?.name : binary.systemName(at: address)) ?? "??"
+            range = (text.count, name.utf8.count)
+            text.append(contentsOf: name.utf8)
+            known[start] = range
+        }
+        out.line(text[range.offset..<range.offset + range.length])
+    }
+}
+
 /// Buffered writes to standard output.
 struct OutputBuffer {
     private var bytes: [UInt8] = []
 
-    mutating func line(_ text: [UInt8]) {
+    mutating func line(_ text: ArraySlice<UInt8>) {
         bytes.append(contentsOf: text)
         bytes.append(0x0a)
         if bytes.count >= 1 << 16 { flush() }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Parsed binaries shared by all processes, so each binary is parsed once:
 /// found by the identity of the mapping (device, inode, path), by the file's
 /// identity (device, inode, mtime, size), and by GNU build-id (the same library
@@ -9,6 +13,10 @@ public final class BinaryCache: Sendable {
         public var misses = 0
         public var failures = 0
         public var binaries = 0
+        /// Binaries dropped after going unused (`evict(unusedFor:)`).
+        public var evicted = 0
+        /// Bytes of the cached symbol tables.
+        public var symbolBytes = 0
         public init() {}
     }
 
@@ -18,20 +26,58 @@ public final class BinaryCache: Sendable {
         var byMapping: [String: Outcome] = [:]
         var byIdentity: [FileIdentity: LoadedBinary] = [:]
         var byBuildID: [String: LoadedBinary] = [:]
+        /// When each cached binary was last asked for (monotonic seconds).
+        var lastUsed: [ObjectIdentifier: UInt64] = [:]
         var statistics = Statistics()
+
+        mutating func used(_ binary: LoadedBinary) {
+            lastUsed[ObjectIdentifier(binary)] = monotonicSeconds()
+        }
     }
 
     public let debugFiles: DebugFileLocator
-    /// Most entries kept per index before the index is emptied and refilled.
+    /// Most binaries kept (each holds its file open for its names) before the
+    /// cache is emptied and refilled; `evict(unusedFor:)` keeps it well below.
     public let capacity: Int
     private let state = Locked(State())
 
-    public init(debugFiles: DebugFileLocator = DebugFileLocator(), capacity: Int = 4096) {
+    public init(debugFiles: DebugFileLocator = DebugFileLocator(), capacity: Int = 1024) {
         self.debugFiles = debugFiles
         self.capacity = capacity
     }
 
-    public var statistics: Statistics { state.withLock { $0.statistics } }
+    public var statistics: Statistics {
+        state.withLock { state in
+            var statistics = state.statistics
+            var seen: Set<ObjectIdentifier> = []
+            for binary in Array(state.byIdentity.values) + Array(state.byBuildID.values) where seen.insert(ObjectIdentifier(binary)).inserted {
+                statistics.symbolBytes += binary.byteCount
+            }
+            return statistics
+        }
+    }
+
+    /// Drops the binaries no process has needed for `seconds` (their processes
+    /// exited or stopped running): their tables and open descriptors go.
+    /// Returns how many were dropped.
+    @discardableResult
+    public func evict(unusedFor seconds: UInt64) -> Int {
+        state.withLock { state in
+            let now = monotonicSeconds()
+            let stale = Set(state.lastUsed.filter { now - min($0.value, now) >= seconds }.keys)
+            guard !stale.isEmpty else { return 0 }
+            state.byIdentity = state.byIdentity.filter { !stale.contains(ObjectIdentifier($0.value)) }
+            state.byBuildID = state.byBuildID.filter { !stale.contains(ObjectIdentifier($0.value)) }
+            state.byMapping = state.byMapping.filter {
+                if case .loaded(let binary) = $0.value { return !stale.contains(ObjectIdentifier(binary)) }
+                return true
+            }
+            for id in stale { state.lastUsed[id] = nil }
+            state.statistics.evicted += stale.count
+            state.statistics.binaries = state.byIdentity.count
+            return stale.count
+        }
+    }
 
     /// The binary behind a process mapping. `candidates` are paths to try in
     /// order (e.g. through /proc/PID/root, then /proc/PID/map_files); `root`
@@ -41,6 +87,7 @@ public final class BinaryCache: Sendable {
         let cached: Outcome? = state.withLock { state in
             let outcome = state.byMapping[key]
             if outcome != nil { state.statistics.hits += 1 }
+            if case .loaded(let binary)? = outcome { state.used(binary) }
             return outcome
         }
         switch cached {
@@ -71,7 +118,10 @@ public final class BinaryCache: Sendable {
             let source = try FileByteSource(path: path)
             if let binary = state.withLock({ state -> LoadedBinary? in
                 let hit = state.byIdentity[source.identity]
-                if hit != nil { state.statistics.hits += 1 }
+                if let hit {
+                    state.statistics.hits += 1
+                    state.used(hit)
+                }
                 return hit
             }) {
                 return .success(binary)
@@ -81,6 +131,7 @@ public final class BinaryCache: Sendable {
                 guard let hit = state.byBuildID[id] else { return nil }
                 state.statistics.hits += 1
                 state.byIdentity[source.identity] = hit
+                state.used(hit)
                 return hit
             }) {
                 return .success(binary)
@@ -88,9 +139,12 @@ public final class BinaryCache: Sendable {
             let binary = try parse(elf, path: path, displayPath: displayPath ?? path, root: root)
             state.withLock { state in
                 state.statistics.misses += 1
-                if state.byIdentity.count >= capacity { state.byIdentity.removeAll(keepingCapacity: true) }
-                if state.byBuildID.count >= capacity { state.byBuildID.removeAll(keepingCapacity: true) }
+                // Full (binaries in use keep an open descriptor each): start over.
+                if state.byIdentity.count >= capacity || state.byBuildID.count >= capacity {
+                    state = State(statistics: state.statistics)
+                }
                 state.byIdentity[source.identity] = binary
+                state.used(binary)
                 if !binary.buildID.isEmpty { state.byBuildID[binary.buildID] = binary }
                 state.statistics.binaries = state.byIdentity.count
             }
@@ -121,8 +175,15 @@ public final class BinaryCache: Sendable {
 
     private func remember(_ key: String, _ outcome: Outcome) {
         state.withLock { state in
-            if state.byMapping.count >= capacity { state.byMapping.removeAll(keepingCapacity: true) }
+            if state.byMapping.count >= 4 * capacity { state.byMapping.removeAll(keepingCapacity: true) }
             state.byMapping[key] = outcome
         }
     }
+}
+
+/// Seconds of CLOCK_MONOTONIC.
+func monotonicSeconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec)
 }

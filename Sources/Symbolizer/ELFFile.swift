@@ -178,9 +178,10 @@ public struct ELFFile: Sendable {
             let symbols = try Self.readRange(source, offset: table.offset, size: table.size, what: "symbol table \(table.name)")
             let names = try Self.readRange(source, offset: strings.offset, size: strings.size, what: "string table \(strings.name)")
             let allocated = sections.map { $0.flags & 0x2 != 0 }  // SHF_ALLOC
-            return SymbolTable(elfSymbols: symbols, strings: names, allocated: allocated, kind: wanted == Self.sectionSymtab ? .symtab : .dynsym)
+            return SymbolTable(elfSymbols: symbols, strings: names, allocated: allocated, kind: wanted == Self.sectionSymtab ? .symtab : .dynsym,
+                               source: source, stringsOffset: strings.offset)
         }
-        return SymbolTable(entries: [], names: [], kind: .none)
+        return SymbolTable(entries: [], names: .memory([]), kind: .none)
     }
 
     static func readTable(_ source: any ByteSource, offset: UInt64, count: Int, entrySize: Int, what: String) throws(ELFError) -> [UInt8] {

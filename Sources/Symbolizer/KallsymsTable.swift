@@ -37,11 +37,12 @@ public struct KallsymsTable: Sendable {
                 var nameEnd = nameStart
                 while nameEnd < lineEnd && text[nameEnd] != 0x09 && text[nameEnd] != 0x20 { nameEnd += 1 }
                 guard nameEnd > nameStart, address != 0 else { continue }
-                entries.append(.init(address: address, size: 0, nameStart: UInt32(names.count), nameLength: UInt32(nameEnd - nameStart)))
+                entries.append(.init(address: address, size: 0, nameStart: UInt32(names.count)))
                 names.append(contentsOf: UnsafeBufferPointer(rebasing: text[nameStart..<nameEnd]))
+                names.append(0)
             }
         }
-        symbols = SymbolTable(entries: entries, names: names, kind: .kallsyms)
+        symbols = SymbolTable(entries: entries, names: .memory(names), kind: .kallsyms)
     }
 
     /// Reads and parses `path` (default `/proc/kallsyms`).

@@ -6,7 +6,8 @@ public final class LoadedBinary: Sendable {
     public let symbolSource: String
     let segments: [ELFFile.LoadSegment]
     let symbols: SymbolTable
-    private let demangled = Locked<[UInt64: String]>([:])
+    /// (readable, raw) names of the functions looked up so far, by start address.
+    private let names = Locked<[UInt64: (name: String, systemName: String)]>([:])
 
     init(elf: ELFFile, symbols: SymbolTable, symbolSource: String) {
         self.buildID = elf.buildIDHex
@@ -18,6 +19,11 @@ public final class LoadedBinary: Sendable {
     /// Number of function symbols.
     public var symbolCount: Int { symbols.count }
 
+    /// Bytes held: the symbol table and the names looked up so far.
+    public var byteCount: Int {
+        symbols.byteCount + names.withLock { $0.values.reduce(0) { $0 + $1.name.utf8.count + $1.systemName.utf8.count + 48 } }
+    }
+
     /// The ELF virtual address of the byte at `fileOffset`.
     public func virtualAddress(forFileOffset fileOffset: UInt64) -> UInt64? {
         ELFFile.virtualAddress(forFileOffset: fileOffset, in: segments)
@@ -28,12 +34,19 @@ public final class LoadedBinary: Sendable {
         symbols.start(covering: address)
     }
 
+    /// The raw (symbol-table) name of the function at `address`, not demangled nor cached.
+    public func systemName(at address: UInt64) -> String? {
+        symbols.lookup(address)?.name
+    }
+
     /// The function at ELF virtual address `address`: (readable, raw) names.
     public func function(at address: UInt64) -> (name: String, systemName: String)? {
+        guard let start = symbols.start(covering: address) else { return nil }
+        if let known = names.withLock({ $0[start] }) { return known }
+        // First time: read the name from the string table and demangle it.
         guard let match = symbols.lookup(address) else { return nil }
-        if let name = demangled.withLock({ $0[match.address] }) { return (name, match.name) }
-        let name = Demangler.demangle(match.name)
-        demangled.withLock { $0[match.address] = name }
-        return (name, match.name)
+        let function = (name: Demangler.demangle(match.name), systemName: match.name)
+        names.withLock { $0[start] = function }
+        return function
     }
 }

@@ -1,4 +1,7 @@
-/// Code and data symbols sorted by address, with their names packed in one buffer.
+/// Code and data symbols sorted by address. Names stay where they are: in the
+/// binary's string table (read on demand, so a table costs 16 bytes per symbol
+/// however long its names are: C++ and Swift names average 50–150 bytes), or,
+/// for kallsyms, packed in one buffer.
 ///
 /// Lookup follows `llvm-symbolizer`: the symbol with the greatest start
 /// address ≤ the address wins; a sized symbol covers `[start, start+size)`,
@@ -20,22 +23,34 @@ public struct SymbolTable: Sendable {
 
     struct Entry {
         var address: UInt64
-        var size: UInt64
+        /// Bytes covered, 0 when unknown (saturated at 4 GiB).
+        var size: UInt32
+        /// Offset of the NUL-terminated name in `names`.
         var nameStart: UInt32
-        var nameLength: UInt32
+    }
+
+    /// Where the names are: `nameStart` is an offset into these bytes.
+    enum Names: Sendable {
+        /// Packed in memory.
+        case memory([UInt8])  // NUL-terminated names
+        /// The string table at `offset` in a binary, read when a name is wanted.
+        case stringTable(any ByteSource, offset: UInt64)
     }
 
     let entries: [Entry]
-    let names: [UInt8]
+    let names: Names
     public let kind: Kind
 
     /// Number of distinct symbol addresses.
     public var count: Int { entries.count }
 
     /// Bytes held by the table (for memory accounting).
-    public var byteCount: Int { entries.count * MemoryLayout<Entry>.stride + names.count }
+    public var byteCount: Int {
+        if case .memory(let bytes) = names { return entries.count * MemoryLayout<Entry>.stride + bytes.count }
+        return entries.count * MemoryLayout<Entry>.stride
+    }
 
-    init(entries unsorted: [Entry], names: [UInt8], kind: Kind) {
+    init(entries unsorted: [Entry], names: Names, kind: Kind) {
         self.names = names
         self.kind = kind
         // Like llvm-symbolizer: by (address, size), ties in symbol-table order; the last of
@@ -57,15 +72,15 @@ public struct SymbolTable: Sendable {
         self.entries = kept
     }
 
-    /// Builds the table from raw `Elf64_Sym` entries and their string table.
+    /// Builds the table from raw `Elf64_Sym` entries and their string table,
+    /// found at `stringsOffset` in `source` (where names are read later).
     ///
     /// Keeps what llvm-symbolizer keeps: `STT_FUNC`, `STT_GNU_IFUNC`, `STT_OBJECT`
     /// and `STT_NOTYPE` symbols defined in an allocated section (`allocated[i]`),
     /// with a name that is not an ARM/AArch64 mapping symbol ("$a", "$d", "$t", "$x",
     /// alone or followed by "."). Swift's mangled names ("$s…") do start with "$".
-    init(elfSymbols: [UInt8], strings: [UInt8], allocated: [Bool], kind: Kind) {
+    init(elfSymbols: [UInt8], strings: [UInt8], allocated: [Bool], kind: Kind, source: any ByteSource, stringsOffset: UInt64) {
         var entries: [Entry] = []
-        var names: [UInt8] = []
         let symbolCount = elfSymbols.count / 24
         entries.reserveCapacity(symbolCount / 2)
         elfSymbols.withUnsafeBytes { symbols in
@@ -81,15 +96,12 @@ public struct SymbolTable: Sendable {
                     guard nameOffset < strtab.count, strtab[nameOffset] != 0, !Self.isMappingSymbol(strtab, at: nameOffset) else { continue }
                     let value = UInt64(littleEndian: symbols.loadUnaligned(fromByteOffset: at + 8, as: UInt64.self))
                     let size = UInt64(littleEndian: symbols.loadUnaligned(fromByteOffset: at + 16, as: UInt64.self))
-                    var end = nameOffset
-                    while end < strtab.count && strtab[end] != 0 { end += 1 }
-                    guard names.count <= Int(UInt32.max) - (end - nameOffset) else { continue }
-                    entries.append(Entry(address: value, size: size, nameStart: UInt32(names.count), nameLength: UInt32(end - nameOffset)))
-                    names.append(contentsOf: strtab[nameOffset..<end])
+                    guard nameOffset <= Int(UInt32.max) else { continue }
+                    entries.append(Entry(address: value, size: UInt32(clamping: size), nameStart: UInt32(nameOffset)))
                 }
             }
         }
-        self.init(entries: entries, names: names, kind: kind)
+        self.init(entries: entries, names: .stringTable(source, offset: stringsOffset), kind: kind)
     }
 
     /// "$a", "$d", "$t", "$x", optionally followed by ".suffix": code/data markers, not functions.
@@ -115,7 +127,7 @@ public struct SymbolTable: Sendable {
             }
             guard low > 0 else { return nil }
             let entry = entries[low - 1]
-            return entry.size != 0 && address - entry.address >= entry.size ? nil : entry.address
+            return entry.size != 0 && address - entry.address >= UInt64(entry.size) ? nil : entry.address
         }
     }
 
@@ -127,14 +139,35 @@ public struct SymbolTable: Sendable {
         }
         guard low > 0 else { return nil }
         let entry = entries[low - 1]
-        if entry.size != 0 && address - entry.address >= entry.size { return nil }
+        if entry.size != 0 && address - entry.address >= UInt64(entry.size) { return nil }
         return low - 1
     }
 
+    /// Longest name read from a string table.
+    static let maximumNameBytes = 1 << 16
+
+    /// The entry's name; "??" if the binary can no longer be read there.
     func name(of entry: Entry) -> String {
-        let start = Int(entry.nameStart)
-        return names.withUnsafeBufferPointer {
-            String(decoding: UnsafeBufferPointer(rebasing: $0[start..<start + Int(entry.nameLength)]), as: UTF8.self)
+        switch names {
+        case .memory(let bytes):
+            return bytes.withUnsafeBufferPointer { all in
+                let start = Int(entry.nameStart)
+                var end = start
+                while end < all.count && all[end] != 0 { end += 1 }
+                return String(decoding: UnsafeBufferPointer(rebasing: all[start..<end]), as: UTF8.self)
+            }
+        case .stringTable(let source, let offset):
+            var name: [UInt8] = [], at = offset + UInt64(entry.nameStart)
+            while name.count < Self.maximumNameBytes, at < source.size {
+                guard let chunk = try? source.read(offset: at, count: Int(min(256, source.size - at))) else { return "??" }
+                if let end = chunk.firstIndex(of: 0) {
+                    name += chunk[..<end]
+                    break
+                }
+                name += chunk
+                at += UInt64(chunk.count)
+            }
+            return String(decoding: name, as: UTF8.self)
         }
     }
 }

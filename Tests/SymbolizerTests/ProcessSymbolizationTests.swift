@@ -123,6 +123,29 @@ final class ProcessSymbolizationTests: XCTestCase {
         XCTAssertTrue(a === b)
         XCTAssertEqual(cache.statistics.misses, 1)
     }
+
+    /// Tables hold 16 bytes per symbol, not the names (read from the file when
+    /// first asked for); binaries nobody asked for lately are dropped.
+    func testTablesHoldNoNamesAndUnusedBinariesAreEvicted() throws {
+        let cache = BinaryCache()
+        let library = URL(fileURLWithPath: "/usr/lib/x86_64-linux-gnu/libc.so.6")
+        let binary = try cache.load(path: library.path).get()
+        let elf = try ELFFile(source: FileByteSource(path: library.path))
+        let strings = try XCTUnwrap(elf.sections.first { $0.name == ".dynstr" })
+        XCTAssertGreaterThan(binary.symbolCount, 1000)
+        XCTAssertLessThan(cache.statistics.symbolBytes, binary.symbolCount * 16 + Int(strings.size) / 4, "names are not copied")
+        let address = try XCTUnwrap(try elf.functionSymbols().lookup(UInt64(try XCTUnwrap(elf.functionFileOffsets(["getaddrinfo"])["getaddrinfo"]))))
+        XCTAssertEqual(binary.function(at: address.address)?.systemName, "getaddrinfo")
+        XCTAssertEqual(binary.systemName(at: address.address), "getaddrinfo")
+
+        XCTAssertEqual(cache.evict(unusedFor: 60), 0, "just used")
+        XCTAssertEqual(cache.statistics.binaries, 1)
+        XCTAssertEqual(cache.evict(unusedFor: 0), 1)
+        XCTAssertEqual(cache.statistics.binaries, 0)
+        XCTAssertEqual(cache.statistics.evicted, 1)
+        XCTAssertEqual(cache.statistics.symbolBytes, 0)
+        XCTAssertFalse(try cache.load(path: library.path).get() === binary, "parsed again after eviction")
+    }
 }
 
 /// A process in another mount namespace (as in a container): its binary lives on
