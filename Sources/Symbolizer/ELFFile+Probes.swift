@@ -32,7 +32,9 @@ extension ELFFile {
     /// The file offset of the byte loaded at `address`, through the PT_LOAD segment holding it.
     public func fileOffset(forVirtualAddress address: UInt64) -> UInt64? {
         for segment in segments where address >= segment.virtualAddress && address - segment.virtualAddress < max(segment.fileSize, 1) {
-            return address - segment.virtualAddress + segment.fileOffset
+            // A hostile header can put the segment's offset near 2^64: no offset then, not a trap.
+            let (offset, overflow) = (address - segment.virtualAddress).addingReportingOverflow(segment.fileOffset)
+            return overflow ? nil : offset
         }
         return nil
     }
