@@ -24,11 +24,17 @@ public struct ContainerMetadata: Sendable, Equatable, Hashable {
     /// that is not "/"; ids are taken from the first of those paths that has them.
     public init(cgroupFile text: String) {
         var unified: String?, systemd: String?, others: [String] = []
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        for line in Array(text.utf8).split(separator: UInt8(ascii: "\n")) {
+            let parts = line.split(separator: UInt8(ascii: ":"), maxSplits: 2, omittingEmptySubsequences: false)
             guard parts.count == 3 else { continue }
-            let path = String(parts[2])
-            if parts[0] == "0" && parts[1].isEmpty { unified = path } else if parts[1] == "name=systemd" { systemd = path } else { others.append(path) }
+            let path = String(decoding: parts[2], as: UTF8.self)
+            if parts[0].elementsEqual("0".utf8) && parts[1].isEmpty {
+                unified = path
+            } else if parts[1].elementsEqual("name=systemd".utf8) {
+                systemd = path
+            } else {
+                others.append(path)
+            }
         }
         let candidates = ([unified, systemd].compactMap { $0 } + others).filter { $0 != "/" && !$0.isEmpty }
         var metadata = ContainerMetadata(cgroupPath: candidates.first ?? unified ?? systemd ?? "")
@@ -40,28 +46,52 @@ public struct ContainerMetadata: Sendable, Equatable, Hashable {
         self = metadata
     }
 
-    /// Derives container id and pod UID from a cgroup path.
+    /// Derives container id and pod UID from a cgroup path (bytes only: this
+    /// runs for every new process, and must be cheap on hostile input).
     public init(cgroupPath path: String) {
-        var container = "", pod = ""
-        for component in path.split(separator: "/") {
-            var name = Substring(component)
-            if name.hasSuffix(".scope") || name.hasSuffix(".slice") { name = name.dropLast(6) }
-            // Pod: "pod<uid>" or "kubepods-<qos>-pod<uid_with_underscores>".
-            if let range = name.range(of: "pod", options: .backwards) {
-                let candidate = name[range.upperBound...].replacingOccurrences(of: "_", with: "-")
-                if Self.isUUID(candidate) { pod = candidate.lowercased() }
+        var container: ArraySlice<UInt8>?, pod: [UInt8]?
+        let bytes = Array(path.utf8)
+        for component in bytes.split(separator: UInt8(ascii: "/")) {
+            var name = component
+            if name.count > 6, Self.hasSuffix(name, ".scope") || Self.hasSuffix(name, ".slice") { name = name.dropLast(6) }
+            // Pod: "pod<uid>" or "kubepods-<qos>-pod<uid_with_underscores>" (the last "pod").
+            if let at = Self.lastIndex(of: Array("pod".utf8), in: name) {
+                let candidate = name[(at + 3)...].map { $0 == UInt8(ascii: "_") ? UInt8(ascii: "-") : $0 }
+                if Self.isUUID(candidate) { pod = candidate }
             }
-            // Container: the last 64-hex token, after an optional runtime prefix.
-            let token = name.split(separator: "-").last.map(String.init) ?? String(name)
-            if token.count == 64, token.allSatisfy(\.isHexDigit) { container = token.lowercased() }
+            // Container: the last 64-hex token, after an optional runtime prefix ("cri-containerd-", "docker-").
+            let token = name.split(separator: UInt8(ascii: "-")).last ?? name
+            if token.count == 64, token.allSatisfy(Self.isHexDigit) { container = token }
         }
-        self.init(containerID: container, podUID: pod, cgroupPath: path)
+        self.init(containerID: container.map(Self.lowercased) ?? "", podUID: pod.map { Self.lowercased($0[...]) } ?? "", cgroupPath: path)
     }
 
-    static func isUUID(_ text: String) -> Bool {
-        let groups = text.split(separator: "-", omittingEmptySubsequences: false)
-        return groups.map(\.count) == [8, 4, 4, 4, 12] && groups.allSatisfy { $0.allSatisfy(\.isHexDigit) }
+    static func hasSuffix(_ bytes: ArraySlice<UInt8>, _ suffix: String) -> Bool {
+        bytes.count >= suffix.utf8.count && bytes.suffix(suffix.utf8.count).elementsEqual(suffix.utf8)
+    }
+
+    static func lastIndex(of needle: [UInt8], in bytes: ArraySlice<UInt8>) -> Int? {
+        guard bytes.count >= needle.count else { return nil }
+        var at = bytes.endIndex - needle.count
+        while at >= bytes.startIndex {
+            if bytes[at..<at + needle.count].elementsEqual(needle) { return at }
+            at -= 1
+        }
+        return nil
+    }
+
+    static func isHexDigit(_ byte: UInt8) -> Bool {
+        (0x30...0x39).contains(byte) || (0x41...0x46).contains(byte) || (0x61...0x66).contains(byte)
+    }
+
+    static func lowercased(_ bytes: ArraySlice<UInt8>) -> String {
+        String(decoding: bytes.map { (0x41...0x5a).contains($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
+
+    /// 8-4-4-4-12 hex digits.
+    static func isUUID(_ bytes: [UInt8]) -> Bool {
+        let groups = bytes.split(separator: UInt8(ascii: "-"), omittingEmptySubsequences: false)
+        return groups.map(\.count) == [8, 4, 4, 4, 12] && groups.allSatisfy { $0.allSatisfy(isHexDigit) }
     }
 }
 
-import Foundation
