@@ -11,21 +11,34 @@ import Symbolizer
 /// the call site below them.
 public struct CallSiteTable: Sendable {
     public let capacity: Int
+    /// Seconds a call site is kept: its samples are drained within seconds of the call.
+    public let maximumAge: UInt64
     private var sites: [UInt64: [Frame]] = [:]
-    private var order: [UInt64] = []
+    /// Spans in insertion order, with the time (seconds) they came.
+    private var order: [(span: UInt64, time: UInt64)] = []
+    private var head = 0
 
-    public init(capacity: Int = 4096) { self.capacity = max(capacity, 1) }
+    public init(capacity: Int = 4096, maximumAge: UInt64 = 30) {
+        self.capacity = max(capacity, 1)
+        self.maximumAge = maximumAge
+    }
 
     public var count: Int { sites.count }
 
-    /// Remembers a call site (leaf first: the probed function, then its callers).
-    public mutating func insert(span: UInt64, frames: [Frame]) {
+    /// Remembers a call site (leaf first: the probed function, then its callers)
+    /// seen at `now` (seconds); forgets those older than `maximumAge`, and the
+    /// oldest quarter when more than `capacity` are held.
+    public mutating func insert(span: UInt64, frames: [Frame], now: UInt64) {
         guard span != 0, !frames.isEmpty else { return }
-        if sites.updateValue(frames, forKey: span) == nil { order.append(span) }
-        if order.count > capacity {
-            let evicted = order.count - capacity + capacity / 4
-            for old in order.prefix(evicted) { sites[old] = nil }
-            order.removeFirst(evicted)
+        if sites.updateValue(frames, forKey: span) == nil { order.append((span, now)) }
+        var drop = 0
+        while head + drop < order.count, now - min(order[head + drop].time, now) > maximumAge { drop += 1 }
+        if order.count - head - drop > capacity { drop = order.count - head - capacity + capacity / 4 }
+        for old in order[head..<head + drop] { sites[old.span] = nil }
+        head += drop
+        if head > 1024 && head * 2 > order.count {
+            order.removeFirst(head)
+            head = 0
         }
     }
 

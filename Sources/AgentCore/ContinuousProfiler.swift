@@ -92,6 +92,7 @@ public final class ContinuousProfiler: @unchecked Sendable {
         var sampling = options.sampling
         sampling.pids = try Preflight.check(btfPath: sampling.btfPath, pids: sampling.pids)
         Preflight.raiseOpenFileLimit()
+        Preflight.limitHeapRetention()
         for (capability, effect) in Privileges.current().missingRecommended() {
             report("profiler-agent: warning: \(capability.name) is missing: \(effect)")
         }
@@ -290,7 +291,8 @@ public final class ContinuousProfiler: @unchecked Sendable {
             }
             // One pass for all kinds: each process's maps are read once per drain.
             let all = StackSymbolization(symbolizer: symbolizer).symbolize(cpuStacks + offCPUStacks + siteStacks)
-            for site in all.suffix(siteStacks.count) { callSites.insert(span: site.spanID, frames: site.frames) }
+            let now = UInt64(ProcessInfo.processInfo.systemUptime)
+            for site in all.suffix(siteStacks.count) { callSites.insert(span: site.spanID, frames: site.frames, now: now) }
             recordDNSLookups(events.lookups)
             countSyscallsByContainer()
             let symbolized = all.prefix(cpuStacks.count).map(callSites.complete)

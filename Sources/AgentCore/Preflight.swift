@@ -1,3 +1,4 @@
+import CBPF
 import Foundation
 import Symbolizer
 
@@ -31,6 +32,15 @@ public enum Preflight {
             limit.rlim_cur = wanted
             _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         }
+    }
+
+    /// Loading a big binary's symbol table reads tens of MB that are freed right
+    /// away. glibc raises its mmap threshold after such a free, so later big
+    /// buffers come from the heap and stay resident; a fixed 256 KiB threshold
+    /// keeps them mapped and returned. (Measured: 116 → 74 MB RSS after sampling
+    /// a Swift build.)
+    public static func limitHeapRetention() {
+        _ = cbpf_set_mmap_threshold(256 << 10)
     }
 
     /// The process (thread group) a PID or TID belongs to; nil when it does not exist.

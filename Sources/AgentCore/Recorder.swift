@@ -53,6 +53,7 @@ public final class Recorder {
         var sampling = options.sampling
         sampling.pids = try Preflight.check(btfPath: sampling.btfPath, pids: sampling.pids)
         Preflight.raiseOpenFileLimit()
+        Preflight.limitHeapRetention()
         let source = FramePointerStackSource(configuration: sampling)
         let symbolization = StackSymbolization(symbolizer: Symbolizer(options: options.symbolizer))
         let startNanos = Int64(Date().timeIntervalSince1970 * 1e9)

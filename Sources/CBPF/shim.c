@@ -1,6 +1,7 @@
 #include "CBPF.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -119,4 +120,9 @@ int cbpf_attach_uprobe_multi(int prog_fd, const char *path, const uint64_t *offs
 	attr.multi_flags = retprobe ? CBPF_BPF_F_UPROBE_MULTI_RETURN : 0;
 	long fd = syscall(__NR_bpf, CBPF_BPF_LINK_CREATE, &attr, sizeof(attr));
 	return fd < 0 ? -errno : (int)fd;
+}
+
+int cbpf_set_mmap_threshold(int bytes)
+{
+	return mallopt(M_MMAP_THRESHOLD, bytes);
 }

@@ -23,6 +23,7 @@ public final class Symbolizer: Sendable {
     /// How long the maps of an exited process are kept, and how many processes at most.
     static let recentMapsSeconds: UInt64 = 60
     static let recentMapsLimit = 4096
+    private let lastPrune = Locked<UInt64>(0)
 
     public init(options: Options = Options()) {
         self.options = options
@@ -58,9 +59,12 @@ public final class Symbolizer: Sendable {
     func remember(_ maps: ProcessMaps, of pid: Int32) {
         let now = DispatchTime.now().uptimeNanoseconds
         recentMaps.withLock { recent in
-            if recent.count >= Self.recentMapsLimit {
+            // Forget processes not read for recentMapsSeconds, every 10 s (not only when full:
+            // under process churn the table would otherwise grow to its limit and stay there).
+            if recent.count >= Self.recentMapsLimit || now - lastPrune.withLock({ $0 }) >= 10_000_000_000 {
                 recent = recent.filter { now - $0.value.readAt < Self.recentMapsSeconds * 1_000_000_000 }
                 if recent.count >= Self.recentMapsLimit { recent.removeAll() }
+                lastPrune.withLock { $0 = now }
             }
             recent[pid] = (maps, now)
         }

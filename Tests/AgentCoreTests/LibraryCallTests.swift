@@ -47,7 +47,7 @@ final class CallSiteTableTests: XCTestCase {
 
     func testCompletesALibraryStackWithItsCallSite() {
         var table = CallSiteTable(capacity: 8)
-        table.insert(span: 42, frames: [frame("getaddrinfo", libc), frame("resolve", app), frame("main", app)])
+        table.insert(span: 42, frames: [frame("getaddrinfo", libc), frame("resolve", app), frame("main", app)], now: 100)
         let sample = StackSample(frames: [frame("do_sys_poll", .kernel), frame("__poll", libc), frame("garbage", nil)],
                                  count: 1, pid: 1, tid: 1, comm: "x", spanID: 42)
         XCTAssertEqual(table.complete(sample).frames.map(\.function), ["do_sys_poll", "__poll", "getaddrinfo", "resolve", "main"])
@@ -58,7 +58,7 @@ final class CallSiteTableTests: XCTestCase {
 
     func testLeavesOtherStacksAlone() {
         var table = CallSiteTable(capacity: 8)
-        table.insert(span: 42, frames: [frame("getaddrinfo", libc), frame("resolve", app)])
+        table.insert(span: 42, frames: [frame("getaddrinfo", libc), frame("resolve", app)], now: 100)
         let callback = StackSample(frames: [frame("callback", app), frame("qsort", libc)], count: 1, pid: 1, tid: 1, comm: "x", spanID: 42)
         XCTAssertEqual(table.complete(callback), callback, "a leaf outside the library keeps its own stack")
         let unknown = StackSample(frames: [frame("__poll", libc)], count: 1, pid: 1, tid: 1, comm: "x", spanID: 7)
@@ -69,10 +69,21 @@ final class CallSiteTableTests: XCTestCase {
 
     func testForgetsTheOldestBeyondCapacity() {
         var table = CallSiteTable(capacity: 4)
-        for span in 1...10 as ClosedRange<UInt64> { table.insert(span: span, frames: [frame("f", libc)]) }
+        for span in 1...10 as ClosedRange<UInt64> { table.insert(span: span, frames: [frame("f", libc)], now: 100) }
         XCTAssertLessThanOrEqual(table.count, 4)
         XCTAssertNotNil(table.frames(of: 10))
         XCTAssertNil(table.frames(of: 1))
+    }
+
+    func testForgetsCallSitesOlderThanTheirMaximumAge() {
+        var table = CallSiteTable(capacity: 100, maximumAge: 30)
+        table.insert(span: 1, frames: [frame("f", libc)], now: 100)
+        table.insert(span: 2, frames: [frame("f", libc)], now: 125)
+        XCTAssertNotNil(table.frames(of: 1))
+        table.insert(span: 3, frames: [frame("f", libc)], now: 140)
+        XCTAssertNil(table.frames(of: 1), "older than 30 s")
+        XCTAssertNotNil(table.frames(of: 2))
+        XCTAssertEqual(table.count, 2)
     }
 }
 

@@ -47,4 +47,8 @@ size_t cbpf_libbpf_log_copy(char *buffer, size_t capacity);
 /* Forgets the captured log. */
 void cbpf_libbpf_log_clear(void);
 
+/* mallopt(M_MMAP_THRESHOLD, bytes): big buffers mapped and returned on free
+ * (malloc.h is not part of Swift's Glibc module). Returns mallopt's result. */
+int cbpf_set_mmap_threshold(int bytes);
+
 #endif /* CBPF_H */
