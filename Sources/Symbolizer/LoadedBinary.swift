@@ -7,7 +7,8 @@ public final class LoadedBinary: Sendable {
     let segments: [ELFFile.LoadSegment]
     let symbols: SymbolTable
     /// (readable, raw) names of the functions looked up so far, by start address.
-    private let names = Locked<[UInt64: (name: String, systemName: String)]>([:])
+    /// `bytes`: what they hold, kept as they are added (read every drain for the metrics).
+    private let names = Locked<(byStart: [UInt64: (name: String, systemName: String)], bytes: Int)>(([:], 0))
 
     init(elf: ELFFile, symbols: SymbolTable, symbolSource: String) {
         self.buildID = elf.buildIDHex
@@ -21,7 +22,7 @@ public final class LoadedBinary: Sendable {
 
     /// Bytes held: the symbol table and the names looked up so far.
     public var byteCount: Int {
-        symbols.byteCount + names.withLock { $0.values.reduce(0) { $0 + $1.name.utf8.count + $1.systemName.utf8.count + 48 } }
+        symbols.byteCount + names.withLock { $0.bytes }
     }
 
     /// The ELF virtual address of the byte at `fileOffset`.
@@ -42,11 +43,15 @@ public final class LoadedBinary: Sendable {
     /// The function at ELF virtual address `address`: (readable, raw) names.
     public func function(at address: UInt64) -> (name: String, systemName: String)? {
         guard let start = symbols.start(covering: address) else { return nil }
-        if let known = names.withLock({ $0[start] }) { return known }
+        if let known = names.withLock({ $0.byStart[start] }) { return known }
         // First time: read the name from the string table and demangle it.
         guard let match = symbols.lookup(address) else { return nil }
         let function = (name: Demangler.demangle(match.name), systemName: match.name)
-        names.withLock { $0[start] = function }
+        names.withLock {
+            if $0.byStart.updateValue(function, forKey: start) == nil {
+                $0.bytes += function.name.utf8.count + function.systemName.utf8.count + 48
+            }
+        }
         return function
     }
 }

@@ -19,11 +19,10 @@ public final class Symbolizer: Sendable {
     private let kernel = Locked<Result<KallsymsTable, SymbolizerError>?>(nil)
     /// The last maps read of each process, so samples taken just before a
     /// process exited still symbolise (its binaries are in `binaries`).
-    private let recentMaps = Locked<[Int32: (maps: ProcessMaps, readAt: UInt64)]>([:])
+    private let recentMaps = Locked<(byPID: [Int32: (maps: ProcessMaps, readAt: UInt64)], prunedAt: UInt64)>(([:], 0))
     /// How long the maps of an exited process are kept, and how many processes at most.
     static let recentMapsSeconds: UInt64 = 60
     static let recentMapsLimit = 4096
-    private let lastPrune = Locked<UInt64>(0)
 
     public init(options: Options = Options()) {
         self.options = options
@@ -61,21 +60,21 @@ public final class Symbolizer: Sendable {
         recentMaps.withLock { recent in
             // Forget processes not read for recentMapsSeconds, every 10 s (not only when full:
             // under process churn the table would otherwise grow to its limit and stay there).
-            if recent.count >= Self.recentMapsLimit || now - lastPrune.withLock({ $0 }) >= 10_000_000_000 {
-                recent = recent.filter { now - $0.value.readAt < Self.recentMapsSeconds * 1_000_000_000 }
-                if recent.count >= Self.recentMapsLimit { recent.removeAll() }
-                lastPrune.withLock { $0 = now }
+            if recent.byPID.count >= Self.recentMapsLimit || now - recent.prunedAt >= 10_000_000_000 {
+                recent.byPID = recent.byPID.filter { now - $0.value.readAt < Self.recentMapsSeconds * 1_000_000_000 }
+                if recent.byPID.count >= Self.recentMapsLimit { recent.byPID.removeAll() }
+                recent.prunedAt = now
             }
-            recent[pid] = (maps, now)
+            recent.byPID[pid] = (maps, now)
         }
     }
 
     func recalled(_ pid: Int32) -> ProcessMaps? {
         let now = DispatchTime.now().uptimeNanoseconds
         return recentMaps.withLock { recent in
-            guard let entry = recent[pid] else { return nil }
+            guard let entry = recent.byPID[pid] else { return nil }
             guard now - entry.readAt < Self.recentMapsSeconds * 1_000_000_000 else {
-                recent[pid] = nil
+                recent.byPID[pid] = nil
                 return nil
             }
             return entry.maps
