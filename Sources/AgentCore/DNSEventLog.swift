@@ -10,6 +10,21 @@ public struct DNSEvent: Sendable {
     public var callers: [String]
 }
 
+extension DNSEvent {
+    /// Events for finished lookups, timed on the wall clock, with the function
+    /// names of their call sites (`callers`: the call site's frames by span, when known).
+    static func events(_ lookups: [DNSLookup], callers: (UInt64) -> [Frame]?) -> [DNSEvent] {
+        var mono = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &mono)
+        let now = Date().timeIntervalSince1970
+        let monoNow = Double(mono.tv_sec) + Double(mono.tv_nsec) / 1e9
+        return lookups.map { lookup in
+            DNSEvent(lookup: lookup, time: now - (monoNow - Double(lookup.endMonotonicNanoseconds) / 1e9),
+                     callers: callers(lookup.spanID).map { Array($0.dropFirst().prefix(8).map(\.function).filter { !$0.hasPrefix("[exited") }) } ?? [])
+        }
+    }
+}
+
 /// Recent DNS lookups, bounded in count and age, for finding the slowest ones.
 /// Host names live here only, never in metric labels.
 public struct DNSEventLog: Sendable {

@@ -38,31 +38,26 @@ public struct SamplingConfiguration: Sendable {
 /// in a BPF hash map per (pid, tid, user stack, kernel stack, span).
 public final class FramePointerStackSource: StackSource {
     public let configuration: SamplingConfiguration
-    private var skeleton: UnsafeMutablePointer<profile_bpf>?
-    private var links: [OpaquePointer] = []
+    private let context: BPFLoadContext
+    private var skeleton: BPFSkeleton<profile_bpf>?
     private var perfEvents: [Int32] = []
     private var missingStacks: UInt64 = 0
     private var stackUsage = StackCountMaps.Usage()
-    private var statsFD: Int32 = -1
+    private var runStatistics: BPFRunStatistics?
 
-    public init(configuration: SamplingConfiguration) {
+    public init(configuration: SamplingConfiguration, context: BPFLoadContext) {
         self.configuration = configuration
+        self.context = context
     }
 
     deinit { stop() }
 
-    /// Number of perf events attached (one per online CPU).
-    public var attachedCPUs: Int { links.count }
+    public var attachedCPUs: Int { skeleton?.links.count ?? 0 }
 
     public func start() throws(AgentError) {
         guard skeleton == nil else { return }
-        BPFLog.capture()
-        BPFLog.clear()
-        if configuration.programStatistics {
-            statsFD = bpf_enable_stats(BPF_STATS_RUN_TIME)  // stays on while the fd is open
-        }
+        if configuration.programStatistics { runStatistics = BPFRunStatistics() }
         do {
-            try open()
             try load()
             try attach()
         } catch {
@@ -71,48 +66,22 @@ public final class FramePointerStackSource: StackSource {
         }
     }
 
-    private func open() throws(AgentError) {
-        var options = bpf_object_open_opts()
-        options.sz = MemoryLayout<bpf_object_open_opts>.size
-        let btf = configuration.btfPath.map { strdup($0) }
-        defer { btf.map { free($0) } }
-        if let btf { options.btf_custom_path = UnsafePointer(btf) }
-        guard let opened = profile_bpf__open_opts(&options) else {
-            throw .bpfLoadFailed(object: "profile", reason: errnoText(errno), verifierLog: BPFLog.tail())
-        }
-        skeleton = opened
-        let maps = opened.pointee.maps
-        opened.pointee.rodata.pointee.filter_by_pid = !configuration.pids.isEmpty
-        opened.pointee.rodata.pointee.include_idle = configuration.includeIdle
-        opened.pointee.rodata.pointee.exclude_kernel_threads = configuration.excludeKernelThreads
-        opened.pointee.rodata.pointee.span_salt = spanSalt()
+    private func load() throws(AgentError) {
+        let configuration = configuration
         // At higher frequencies one drain holds more stacks: never below what the frequency needs.
         let stackEntries = max(configuration.stackEntries, SamplingConfiguration.stackEntries(cpus: onlineCPUs().count, frequency: configuration.frequency))
-        for (map, size) in [(maps.counts, configuration.countEntries), (maps.stacks, stackEntries)] {
-            let err = bpf_map__set_max_entries(map, size)
-            if err != 0 { throw .bpfLoadFailed(object: "profile", reason: "cannot size map: \(errnoText(err))", verifierLog: []) }
-        }
-    }
-
-    private func load() throws(AgentError) {
-        guard let skeleton else { return }
-        MapSizeOverrides.apply(to: skeleton.pointee.obj)
-        let err = profile_bpf__load(skeleton)
-        guard err == 0 else {
-            throw .bpfLoadFailed(object: "profile", reason: errnoText(err), verifierLog: BPFLog.tail())
-        }
-        let targets = bpf_map__fd(skeleton.pointee.maps.target_pids)
-        var one: UInt8 = 1
-        for var pid in configuration.pids {
-            if bpf_map_update_elem(targets, &pid, &one, UInt64(BPF_ANY)) != 0 {
-                throw .mapAccessFailed(map: "target_pids", reason: errnoText(errno))
-            }
+        skeleton = try BPFSkeleton(.profile, context: context, sizes: ["counts": configuration.countEntries, "stacks": stackEntries]) { opened in
+            let rodata = opened.pointee.rodata!
+            rodata.pointee.filter_by_pid = context.maps.filterByPID
+            rodata.pointee.include_idle = configuration.includeIdle
+            rodata.pointee.exclude_kernel_threads = configuration.excludeKernelThreads
+            rodata.pointee.span_salt = spanSalt()
         }
     }
 
     private func attach() throws(AgentError) {
         guard let skeleton else { return }
-        let program = skeleton.pointee.progs.profile_sample
+        let program = skeleton.pointer.pointee.progs.profile_sample
         for cpu in onlineCPUs() {
             let fd = cbpf_open_cpu_clock_event(Int32(cpu), UInt64(configuration.frequency))
             if fd == -ENODEV { continue }  // went offline meanwhile
@@ -125,38 +94,26 @@ public final class FramePointerStackSource: StackSource {
             guard let link = bpf_program__attach_perf_event(program, fd) else {
                 throw .attachFailed(program: "profile_sample", reason: errnoText(errno) + "\n" + BPFLog.tail(5).joined(separator: "\n"))
             }
-            links.append(link)
+            skeleton.keep(link)
         }
-        guard !links.isEmpty else { throw .perfEventFailed(cpu: -1, reason: "no online CPU accepted a perf event") }
+        guard skeleton.links.count > 0 else { throw .perfEventFailed(cpu: -1, reason: "no online CPU accepted a perf event") }
     }
 
     public func stop() {
-        for link in links { bpf_link__destroy(link) }
-        links.removeAll()
+        skeleton = nil  // detaches the links, then unloads
         for fd in perfEvents { close(fd) }
         perfEvents.removeAll()
-        if let skeleton { profile_bpf__destroy(skeleton) }
-        skeleton = nil
-        if statsFD >= 0 { close(statsFD) }
-        statsFD = -1
+        runStatistics = nil
     }
 
-    /// Run count and run time of the sampling program (zero unless
-    /// `programStatistics` is on, or BPF stats are enabled system-wide).
     public func programStatistics() -> [BPFProgramStatistics] {
-        // Turning the kernel's BPF statistics on needs CAP_SYS_ADMIN (or sysctl
-        // kernel.bpf_stats_enabled=1): without them the counters stay 0, so none are reported.
-        guard let skeleton, statsFD >= 0 || readWholeFile("/proc/sys/kernel/bpf_stats_enabled").map({ $0.first == UInt8(ascii: "1") }) == true else { return [] }
-        var info = bpf_prog_info()
-        var length = UInt32(MemoryLayout<bpf_prog_info>.size)
-        let fd = bpf_program__fd(skeleton.pointee.progs.profile_sample)
-        guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { return [] }
-        return [BPFProgramStatistics(name: "profile_sample", runCount: info.run_cnt, runTimeNanoseconds: info.run_time_ns)]
+        guard let skeleton, let runStatistics else { return [] }
+        return runStatistics.read([("profile_sample", bpf_program__fd(skeleton.pointer.pointee.progs.profile_sample))])
     }
 
     public func drain() throws(AgentError) -> [RawStack] {
         guard let skeleton else { return [] }
-        let maps = StackCountMaps(counts: bpf_map__fd(skeleton.pointee.maps.counts), stacks: bpf_map__fd(skeleton.pointee.maps.stacks),
+        let maps = StackCountMaps(counts: skeleton.mapFD("counts"), stacks: skeleton.mapFD("stacks"),
                                   capacity: Int(configuration.countEntries), stackCapacity: Int(configuration.stackEntries),
                                   clearing: .afterEachDrain, name: "counts")
         return try maps.drain(missing: &missingStacks, usage: &stackUsage)
@@ -164,25 +121,8 @@ public final class FramePointerStackSource: StackSource {
 
     public func statistics() -> SamplingStatistics {
         guard let skeleton else { return SamplingStatistics() }
-        return StackCountMaps.statistics(bpf_map__fd(skeleton.pointee.maps.profile_stats), missing: missingStacks)
+        return StackCountMaps.statistics(skeleton.mapFD("profile_stats"), missing: missingStacks)
     }
-
-    /// File descriptors of the maps other BPF objects share with this one
-    /// (the process filter and the per-thread spans); -1 before `start`.
-    public var sharedMaps: SharedSpanMaps {
-        guard let skeleton else { return SharedSpanMaps(targetPIDs: -1, syscallSpans: -1, eventSpans: -1) }
-        return SharedSpanMaps(targetPIDs: bpf_map__fd(skeleton.pointee.maps.target_pids),
-                              syscallSpans: bpf_map__fd(skeleton.pointee.maps.syscall_spans),
-                              eventSpans: bpf_map__fd(skeleton.pointee.maps.event_spans))
-    }
-}
-
-/// The span maps created with the sampler and reused by the tracers' objects.
-public struct SharedSpanMaps: Sendable {
-    public var targetPIDs: Int32
-    public var syscallSpans: Int32
-    /// DNS / TLS calls in progress (they enclose syscalls).
-    public var eventSpans: Int32
 }
 
 /// A NUL-padded C char array as a String.

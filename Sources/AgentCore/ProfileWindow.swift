@@ -16,10 +16,14 @@ public struct ProfileWindow: Sendable {
     public var offCPUPprof: Data?
     /// Span ids with samples in this window (for `/profiles?span_id=`).
     public var spanIDs: Set<UInt64>
+    /// The window's CPU and off-CPU samples (`offCPU` set) that carry a span, by
+    /// span: a span's profile is a lookup, not a decode of the window.
+    public var spanSamples: [UInt64: [StackSample]]
 
     public init(id: UInt64, startNanos: Int64, endNanos: Int64, sampleCount: Int64, stackCount: Int, pprof: Data,
-                offCPUPprof: Data? = nil, spanIDs: Set<UInt64>) {
+                offCPUPprof: Data? = nil, spanIDs: Set<UInt64>, spanSamples: [UInt64: [StackSample]] = [:]) {
         self.offCPUPprof = offCPUPprof
+        self.spanSamples = spanSamples
         self.id = id
         self.startNanos = startNanos
         self.endNanos = endNanos
@@ -30,7 +34,16 @@ public struct ProfileWindow: Sendable {
     }
 
     /// Memory the window holds, for the retention budget.
-    public var byteCount: Int { pprof.count + (offCPUPprof?.count ?? 0) + spanIDs.count * 16 + 96 }
+    public var byteCount: Int {
+        let spanBytes = spanSamples.values.reduce(0) { total, samples in
+            total + samples.reduce(0) { $0 + Self.sampleOverhead + $1.frames.count * Self.frameBytes }
+        }
+        return pprof.count + (offCPUPprof?.count ?? 0) + spanIDs.count * 16 + 96 + spanBytes
+    }
+
+    /// Estimated bytes of one kept sample and of each of its frames (names are shared with the symbol caches).
+    static let sampleOverhead = 160
+    static let frameBytes = 48
 }
 
 /// Closed windows kept in memory under a byte budget; the oldest go first.
@@ -74,6 +87,14 @@ public final class WindowStore: Sendable {
     /// Windows holding samples of `spanID`, oldest first.
     public func windows(withSpan spanID: UInt64) -> [ProfileWindow] {
         state.withLock { $0.windows.filter { $0.spanIDs.contains(spanID) } }
+    }
+
+    /// The samples labelled with `spanID` in every retained window, and the
+    /// first and last of those windows; nil when no window has any.
+    public func samples(ofSpan spanID: UInt64) -> (samples: [StackSample], first: ProfileWindow, last: ProfileWindow)? {
+        let windows = windows(withSpan: spanID)
+        guard let first = windows.first, let last = windows.last else { return nil }
+        return (windows.flatMap { $0.spanSamples[spanID] ?? [] }, first, last)
     }
 
     public var byteCount: Int { state.withLock { $0.bytes } }

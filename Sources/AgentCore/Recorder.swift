@@ -54,7 +54,8 @@ public final class Recorder {
         sampling.pids = try Preflight.check(btfPath: sampling.btfPath, pids: sampling.pids)
         Preflight.raiseOpenFileLimit()
         Preflight.limitHeapRetention()
-        let source = FramePointerStackSource(configuration: sampling)
+        let context = BPFLoadContext(maps: try SharedBPFMaps(pids: sampling.pids), btfPath: sampling.btfPath)
+        let source = StackSources.make(sampling, context: context)
         let symbolization = StackSymbolization(symbolizer: Symbolizer(options: options.symbolizer))
         let startNanos = Int64(Date().timeIntervalSince1970 * 1e9)
         let clockStart = DispatchTime.now().uptimeNanoseconds

@@ -1,3 +1,35 @@
+/// One frame as a stack source produced it, before symbolisation.
+public enum RawFrame: Sendable, Hashable {
+    /// A kernel text address.
+    case kernel(UInt64)
+    /// A user-space code address. `returnAddress` frames are looked up at
+    /// address − 1 (the call, not the instruction after it); the leaf, and a
+    /// pc restored from a signal frame, are exact.
+    case native(UInt64, returnAddress: Bool)
+    /// A frame of an interpreted or JIT runtime, named from the process's memory
+    /// (no stack source produces these yet: the interpreter unwinders will).
+    case interpreter(InterpreterFrame)
+}
+
+/// A frame an interpreter unwinder read from a runtime's own data structures.
+public struct InterpreterFrame: Sendable, Hashable {
+    /// Which runtime (e.g. CPython), as the unwinder numbers them.
+    public var runtime: UInt32
+    /// Address of the code object in the process.
+    public var code: UInt64
+    /// Position within the code (e.g. bytecode offset), for the line.
+    public var offset: UInt32
+    /// Identifies the code object's contents, so a reused address is not misnamed.
+    public var fingerprint: UInt64
+
+    public init(runtime: UInt32, code: UInt64, offset: UInt32, fingerprint: UInt64) {
+        self.runtime = runtime
+        self.code = code
+        self.offset = offset
+        self.fingerprint = fingerprint
+    }
+}
+
 /// One aggregated raw stack from the kernel, before symbolisation.
 public struct RawStack: Sendable, Equatable {
     public var pid: Int32
@@ -5,20 +37,26 @@ public struct RawStack: Sendable, Equatable {
     public var comm: String
     /// The traced event the thread was in (0 = none).
     public var spanID: UInt64
-    /// User-space addresses, leaf first (empty for kernel threads).
-    public var user: [UInt64]
-    /// Kernel addresses, leaf first (empty when the sample hit user mode).
-    public var kernel: [UInt64]
+    /// Leaf first: kernel frames (when the sample hit the kernel), then user frames.
+    public var frames: [RawFrame]
     public var count: UInt64
 
-    public init(pid: Int32, tid: Int32, comm: String, spanID: UInt64, user: [UInt64], kernel: [UInt64], count: UInt64) {
+    public init(pid: Int32, tid: Int32, comm: String, spanID: UInt64, frames: [RawFrame], count: UInt64) {
         self.pid = pid
         self.tid = tid
         self.comm = comm
         self.spanID = spanID
-        self.user = user
-        self.kernel = kernel
+        self.frames = frames
         self.count = count
+    }
+
+    /// A stack of frame-pointer addresses as the kernel's stack maps hold them:
+    /// kernel then user, each leaf first; user frames after the first are return addresses.
+    public init(pid: Int32, tid: Int32, comm: String, spanID: UInt64, user: [UInt64], kernel: [UInt64], count: UInt64) {
+        var frames = kernel.map(RawFrame.kernel)
+        frames.reserveCapacity(kernel.count + user.count)
+        for (index, address) in user.enumerated() { frames.append(.native(address, returnAddress: index > 0)) }
+        self.init(pid: pid, tid: tid, comm: comm, spanID: spanID, frames: frames, count: count)
     }
 }
 
@@ -39,9 +77,9 @@ public struct SamplingStatistics: Sendable, Equatable {
     public init() {}
 }
 
-/// Where CPU stacks come from. The seam between sampling and the rest of the
-/// agent: today frame pointers walked in BPF (`FramePointerStackSource`); a
-/// `.eh_frame`-based unwinder is meant to be a second implementation.
+/// Where CPU stacks come from: the one seam between sampling and the rest of
+/// the agent. The orchestrator holds `any StackSource` and raw frames; it never
+/// knows which unwinder (frame pointers, unwind tables, interpreters) made a frame.
 public protocol StackSource: AnyObject {
     /// Attaches to the kernel and starts sampling. Throws with nothing left attached.
     func start() throws(AgentError)
@@ -49,6 +87,10 @@ public protocol StackSource: AnyObject {
     func drain() throws(AgentError) -> [RawStack]
     /// Cumulative counters.
     func statistics() -> SamplingStatistics
+    /// The kernel's run counters of the source's programs (empty when the kernel does not count).
+    func programStatistics() -> [BPFProgramStatistics]
+    /// CPUs sampled (0 before `start`).
+    var attachedCPUs: Int { get }
     /// Detaches everything. Safe to call more than once.
     func stop()
 }

@@ -1,7 +1,7 @@
 import Pprof
 import Symbolizer
 
-/// Symbolises raw stacks: kernel frames through kallsyms, user frames through
+/// Symbolises raw stacks: kernel frames through kallsyms, native frames through
 /// each process's mappings (one read of /proc/PID/maps per process per pass).
 public struct StackSymbolization {
     public let symbolizer: Symbolizer
@@ -14,34 +14,42 @@ public struct StackSymbolization {
 
     /// Leaf-first frames for each stack: kernel frames above user frames.
     public func symbolize(_ stacks: [RawStack]) -> [StackSample] {
+        symbolize(groups: [stacks])[0]
+    }
+
+    /// Several kinds of stacks (CPU, off-CPU, call sites) in one pass: each
+    /// process's maps are read once for all of them. One result per group, in order.
+    public func symbolize(groups: [[RawStack]]) -> [[StackSample]] {
         var processes: [Int32: ProcessSymbols] = [:]
-        var samples: [StackSample] = []
-        samples.reserveCapacity(stacks.count)
-        for stack in stacks {
-            var frames: [Frame] = []
-            frames.reserveCapacity(stack.kernel.count + stack.user.count)
-            for (index, address) in stack.kernel.enumerated() {
-                let frame = symbolizer.kernelFrame(index > 0 && address > 0 ? address - 1 : address)
-                // Stacks taken inside a tracepoint start with the BPF program and its trampoline.
-                if frames.isEmpty && Self.isBPFTrampoline(frame.function) { continue }
-                frames.append(Frame(function: frame.function, systemName: frame.systemName, address: address, mapping: frame.mapping))
-            }
-            if !stack.user.isEmpty {
-                let process: ProcessSymbols
-                if let known = processes[stack.pid] {
-                    process = known
-                } else {
-                    process = symbolizer.process(stack.pid)
-                    processes[stack.pid] = process
-                }
-                for (index, address) in stack.user.enumerated() {
-                    frames.append(process.frame(address, isReturnAddress: index > 0))
-                }
-            }
-            samples.append(StackSample(
-                frames: frames, count: Int64(stack.count), pid: stack.pid, tid: stack.tid,
-                comm: stack.comm, spanID: stack.spanID))
+        func symbols(of pid: Int32) -> ProcessSymbols {
+            if let known = processes[pid] { return known }
+            let process = symbolizer.process(pid)
+            processes[pid] = process
+            return process
         }
-        return samples
+        return groups.map { stacks in
+            stacks.map { stack in
+                var frames: [Frame] = []
+                frames.reserveCapacity(stack.frames.count)
+                var kernelIndex = 0
+                for raw in stack.frames {
+                    switch raw {
+                    case .kernel(let address):
+                        let frame = symbolizer.kernelFrame(kernelIndex > 0 && address > 0 ? address - 1 : address)
+                        kernelIndex += 1
+                        // Stacks taken inside a tracepoint start with the BPF program and its trampoline.
+                        if frames.isEmpty && Self.isBPFTrampoline(frame.function) { continue }
+                        frames.append(Frame(function: frame.function, systemName: frame.systemName, address: address, mapping: frame.mapping))
+                    case .native(let address, let returnAddress):
+                        frames.append(symbols(of: stack.pid).frame(address, isReturnAddress: returnAddress))
+                    case .interpreter(let frame):
+                        let name = "[interpreter code 0x\(String(frame.code, radix: 16))]"
+                        frames.append(Frame(function: name, systemName: name, address: frame.code, mapping: nil))
+                    }
+                }
+                return StackSample(frames: frames, count: Int64(stack.count), pid: stack.pid, tid: stack.tid,
+                                   comm: stack.comm, spanID: stack.spanID)
+            }
+        }
     }
 }

@@ -21,7 +21,7 @@ public struct AgentDaemon: Sendable {
         let profiler = try ContinuousProfiler(
             options: configuration.profiling, store: WindowStore(budget: configuration.retainBytes),
             hub: SampleHub(capacity: configuration.concurrentProfileRequests),
-            report: log, onWindowClosed: { pusher?.enqueue($0) })
+            report: log, onWindowClosed: { pusher?.enqueue($0, profile: $1) })
         try profiler.attach()
         defer { profiler.detachIfNeverStarted() }
 

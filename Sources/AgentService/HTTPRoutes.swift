@@ -111,22 +111,12 @@ struct HTTPRoutes: Sendable {
 
     /// The CPU samples and off-CPU time labelled with `span` in the retained windows.
     private func spanProfile(_ span: UInt64) throws -> CPUProfile {
-        let windows = profiler.store.windows(withSpan: span)
-        guard let first = windows.first, let last = windows.last else {
+        guard let found = profiler.store.samples(ofSpan: span) else {
             throw HTTPError(.notFound, message: "no retained profile has span_id \(spanIDString(span)) (expired or never sampled)")
         }
-        return try decodeGate.run { try decodeSpanProfile(span, in: windows, first: first, last: last) }
-    }
-
-    private func decodeSpanProfile(_ span: UInt64, in windows: [ProfileWindow], first: ProfileWindow, last: ProfileWindow) throws -> CPUProfile {
-        var samples = SampleAggregator()
-        for window in windows {
-            samples.add(PprofReader.cpuProfile(try PprofReader.decode(window.pprof)).samples.filter { $0.spanID == span })
-            if let off = window.offCPUPprof {
-                samples.add(PprofReader.cpuProfile(try PprofReader.decode(off)).samples.filter { $0.spanID == span })
-            }
-        }
-        return CPUProfile(samples: samples.samples, startNanos: first.startNanos, durationNanos: last.endNanos - first.startNanos,
+        var merged = SampleAggregator()
+        merged.add(found.samples)
+        return CPUProfile(samples: merged.samples, startNanos: found.first.startNanos, durationNanos: found.last.endNanos - found.first.startNanos,
                           frequency: configuration.profiling.sampling.frequency, kind: .mixed)
     }
 

@@ -20,8 +20,15 @@ public final class PyroscopePusher: Sendable {
         public var queued = 0
     }
 
+    /// A window ready to send: its range and its profile encoded for Pyroscope.
+    struct QueuedWindow {
+        var window: ProfileWindow
+        /// Gzipped pprof without pid/tid labels: Pyroscope makes series of sample labels.
+        var body: Data
+    }
+
     private struct State {
-        var queue: [ProfileWindow] = []
+        var queue: [QueuedWindow] = []
         var statistics = Statistics()
         var closing = false
     }
@@ -49,10 +56,15 @@ public final class PyroscopePusher: Sendable {
         }
     }
 
-    /// Queues a window for pushing (drops the oldest when full).
-    public func enqueue(_ window: ProfileWindow) {
+    /// Queues a closed window, with the profile it was encoded from, for pushing
+    /// (drops the oldest when full). Encodes its push body now: the stored pprof is not decoded again.
+    public func enqueue(_ window: ProfileWindow, profile: CPUProfile) {
+        guard let body = try? PprofWriter(threadLabels: false).encode(profile) else {
+            state.withLock { $0.statistics.dropped += 1 }
+            return
+        }
         state.withLock { state in
-            state.queue.append(window)
+            state.queue.append(QueuedWindow(window: window, body: body))
             while state.queue.count > target.queueCapacity {
                 state.queue.removeFirst()
                 state.statistics.dropped += 1
@@ -86,11 +98,11 @@ public final class PyroscopePusher: Sendable {
         try? await client.shutdown()
     }
 
-    private func next() -> ProfileWindow? {
+    private func next() -> QueuedWindow? {
         state.withLock { $0.queue.isEmpty ? nil : $0.queue.removeFirst() }
     }
 
-    private func deliver(_ window: ProfileWindow, deadline: ContinuousClock.Instant?) async {
+    private func deliver(_ window: QueuedWindow, deadline: ContinuousClock.Instant?) async {
         guard let request = try? makeRequest(window) else {
             state.withLock { $0.statistics.dropped += 1 }
             return
@@ -125,10 +137,8 @@ public final class PyroscopePusher: Sendable {
 
     /// `POST {url}/ingest?name=APP.cpu{labels}&from=&until=&format=pprof` with the
     /// profile as the `profile` part of a multipart form, as Pyroscope's SDKs send it.
-    func makeRequest(_ window: ProfileWindow) throws -> HTTPClientRequest {
-        // Re-encode without pid/tid labels: Pyroscope makes series of sample labels.
-        let profile = PprofReader.cpuProfile(try PprofReader.decode(window.pprof))
-        let body = try PprofWriter(threadLabels: false).encode(profile)
+    func makeRequest(_ queued: QueuedWindow) throws -> HTTPClientRequest {
+        let window = queued.window, body = queued.body
         let boundary = "profiler-agent-\(window.id)-\(UInt64.random(in: 0...UInt64.max))"
         var form = Data()
         form.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"profile\"; filename=\"profile.pprof\"\r\n".utf8))

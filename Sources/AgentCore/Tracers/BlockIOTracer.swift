@@ -5,49 +5,36 @@ import Symbolizer
 /// Block I/O latency (`bpf/blockio.bpf.c`): issue→completion time per device
 /// and operation, with an exemplar per bucket (the issuing thread's syscall span).
 public final class BlockIOTracer {
-    private var skeleton: UnsafeMutablePointer<blockio_bpf>?
-    private var links: [OpaquePointer] = []
+    private var skeleton: BPFSkeleton<blockio_bpf>?
     public private(set) var variant: AttachVariant?
     private var deviceNames: [UInt32: String] = [:]
 
     public init() {}
     deinit { stop() }
 
-    public func start(shared: SharedSpanMaps, filterByPID: Bool) throws(AgentError) {
-        variant = try attachPreferringBTF(load: { (v: AttachVariant) throws(AgentError) in try load(v, shared: shared, filterByPID: filterByPID) },
-                                          stop: stop)
+    public func start(context: BPFLoadContext) throws(AgentError) {
+        variant = try attachPreferringBTF(load: { (v: AttachVariant) throws(AgentError) in try load(v, context: context) }, stop: stop)
     }
 
-    private func load(_ variant: AttachVariant, shared: SharedSpanMaps, filterByPID: Bool) throws(AgentError) {
-        BPFLog.clear()
-        guard let skel = blockio_bpf__open() else {
-            throw .bpfLoadFailed(object: "blockio", reason: errnoText(errno), verifierLog: BPFLog.tail())
+    private func load(_ variant: AttachVariant, context: BPFLoadContext) throws(AgentError) {
+        let btf = ["blockio_issue_btf", "blockio_complete_btf"], raw = ["blockio_issue_raw", "blockio_complete_raw"]
+        let skeleton = try BPFSkeleton(.blockIO, label: "blockio (\(variant.rawValue))", context: context) { opened in
+            disableAutoload(opened.pointee.obj, programs: variant == .tpBTF ? raw : btf)
+            opened.pointee.rodata.pointee.filter_io_by_pid = context.maps.filterByPID
+            opened.pointee.rodata.pointee.span_salt = spanSalt()
         }
-        skeleton = skel
-        let progs = skel.pointee.progs
-        let btf = [progs.blockio_issue_btf, progs.blockio_complete_btf]
-        let raw = [progs.blockio_issue_raw, progs.blockio_complete_raw]
-        for program in variant == .tpBTF ? raw : btf { bpf_program__set_autoload(program, false) }
-        skel.pointee.rodata.pointee.filter_io_by_pid = filterByPID
-        skel.pointee.rodata.pointee.span_salt = spanSalt()
-        try shared.adopt(targetPIDs: skel.pointee.maps.target_pids, syscallSpans: skel.pointee.maps.syscall_spans, eventSpans: skel.pointee.maps.event_spans, object: "blockio")
-        MapSizeOverrides.apply(to: skel.pointee.obj)
-        let err = blockio_bpf__load(skel)
-        guard err == 0 else { throw .bpfLoadFailed(object: "blockio (\(variant.rawValue))", reason: errnoText(err), verifierLog: BPFLog.tail()) }
-        links = try attachAutoloaded(variant == .tpBTF ? btf : raw, object: "blockio")
+        try skeleton.attach(variant == .tpBTF ? btf : raw)
+        self.skeleton = skeleton
     }
 
     public func stop() {
-        for link in links { bpf_link__destroy(link) }
-        links.removeAll()
-        if let skeleton { blockio_bpf__destroy(skeleton) }
         skeleton = nil
     }
 
     /// Every (device, operation) histogram so far.
     public func snapshot() -> [BlockIOSeries] {
         guard let skeleton else { return [] }
-        let fd = bpf_map__fd(skeleton.pointee.maps.io_hist)
+        let fd = skeleton.mapFD("io_hist")
         var series: [BlockIOSeries] = []
         for var key in hashMapKeys(fd, zero: io_key(), limit: 1024) {
             var value = latency_histogram()

@@ -8,6 +8,11 @@ public struct CallSite: Sendable, Equatable {
     public var pid: Int32
     public var tid: Int32
     public var addresses: [UInt64]
+
+    /// The call site as a stack to symbolise (user frames, leaf first).
+    var rawStack: RawStack {
+        RawStack(pid: pid, tid: tid, comm: "", spanID: spanID, user: addresses, kernel: [], count: 0)
+    }
 }
 
 /// One finished getaddrinfo call.

@@ -15,10 +15,7 @@ public final class LibraryCallTracer {
     }
 
     public let kind: Kind
-    private var dns: UnsafeMutablePointer<dns_bpf>?
-    private var tls: UnsafeMutablePointer<tls_bpf>?
-    private var object: OpaquePointer?
-    private var exitLinks: [OpaquePointer] = []
+    private var loaded: (any LoadedBPFObject)?
     private var libraries: [String: UprobeLinks] = [:]
     private var refused: Set<String> = []
     private var failures: [String] = []
@@ -55,14 +52,14 @@ public final class LibraryCallTracer {
     /// Histogram rows and their label values.
     public var rowNames: [String] { kind == .dns ? ["ok", "error"] : ["read", "write", "handshake"] }
 
-    /// Loads the programs (sharing the sampler's span and pid-filter maps),
+    /// Loads the programs (sharing the span and pid-filter maps of `context`),
     /// attaches the thread-exit cleanup and probes every library found now.
-    public func start(shared: SharedSpanMaps, filterByPID: Bool) throws(AgentError) {
+    public func start(context: BPFLoadContext) throws(AgentError) {
         var lastError = AgentError.attachFailed(program: kind.rawValue, reason: "not attempted")
         for candidate in UprobeMode.preferred {
             do {
                 variant = try attachPreferringBTF(load: { (v: AttachVariant) throws(AgentError) in
-                    try load(v, mode: candidate, shared: shared, filterByPID: filterByPID)
+                    try load(v, mode: candidate, context: context)
                 }, stop: stop)
                 mode = candidate
                 rescan()
@@ -74,54 +71,46 @@ public final class LibraryCallTracer {
         throw lastError
     }
 
-    private func load(_ variant: AttachVariant, mode: UprobeMode, shared: SharedSpanMaps, filterByPID: Bool) throws(AgentError) {
-        BPFLog.clear()
-        let name = "\(kind.rawValue)"
-        // The two skeleton types differ only in name: set their read-only data, then work by name.
+    private func load(_ variant: AttachVariant, mode: UprobeMode, context: BPFLoadContext) throws(AgentError) {
+        let label = "\(kind.rawValue) (\(variant.rawValue))", filter = context.maps.filterByPID
+        let (btfExit, rawExit) = ("events_task_exit_btf", "events_task_exit_raw")
+        let probes = probes
+        // Uprobes are attached per library in `rescan`, not here.
+        func configure(_ object: OpaquePointer?) {
+            disableAutoload(object, programs: [variant == .tpBTF ? rawExit : btfExit])
+            if let type = mode.expectedAttachType {
+                for name in [probes.entry, probes.exit] { bpf_program__set_expected_attach_type(bpf_object__find_program_by_name(object, name), type) }
+            }
+        }
+        let object: any LoadedBPFObject
         switch kind {
         case .dns:
-            dns = dns_bpf__open()
-            object = dns?.pointee.obj
-            dns?.pointee.rodata.pointee.filter_by_pid = filterByPID
-            dns?.pointee.rodata.pointee.span_salt = spanSalt()
+            object = try BPFSkeleton(.dns, label: label, context: context) { opened in
+                opened.pointee.rodata.pointee.filter_by_pid = filter
+                opened.pointee.rodata.pointee.span_salt = spanSalt()
+                configure(opened.pointee.obj)
+            }
         case .tls:
-            tls = tls_bpf__open()
-            object = tls?.pointee.obj
-            tls?.pointee.rodata.pointee.filter_by_pid = filterByPID
-            tls?.pointee.rodata.pointee.span_salt = spanSalt()
+            object = try BPFSkeleton(.tls, label: label, context: context) { opened in
+                opened.pointee.rodata.pointee.filter_by_pid = filter
+                opened.pointee.rodata.pointee.span_salt = spanSalt()
+                configure(opened.pointee.obj)
+            }
         }
-        guard object != nil else { throw .bpfLoadFailed(object: name, reason: errnoText(errno), verifierLog: BPFLog.tail()) }
-        try shared.adopt(targetPIDs: map("target_pids"), syscallSpans: map("syscall_spans"), eventSpans: map("event_spans"), object: name)
-        let btfExit = program("events_task_exit_btf"), rawExit = program("events_task_exit_raw")
-        bpf_program__set_autoload(variant == .tpBTF ? rawExit : btfExit, false)
-        if let type = mode.expectedAttachType {
-            for name in [probes.entry, probes.exit] { bpf_program__set_expected_attach_type(program(name), type) }
-        }
-        // Uprobes are attached per library below, not by the skeleton's attach.
-        MapSizeOverrides.apply(to: object)
-        let err = kind == .dns ? dns_bpf__load(dns) : tls_bpf__load(tls)
-        guard err == 0 else { throw .bpfLoadFailed(object: "\(name) (\(variant.rawValue))", reason: errnoText(err), verifierLog: BPFLog.tail()) }
-        exitLinks = try attachAutoloaded([variant == .tpBTF ? btfExit : rawExit], object: name)
-        reader = try EventRecordReader(mapFD: mapFD("event_records"))
+        try object.attach([btfExit, rawExit])
+        reader = try EventRecordReader(mapFD: object.mapFD("event_records"))
+        loaded = object
     }
 
-    private func program(_ name: String) -> OpaquePointer? {
-        bpf_object__find_program_by_name(object, name)
-    }
+    private func program(_ name: String) -> OpaquePointer? { loaded?.program(name) }
 
-    private func map(_ name: String) -> OpaquePointer? {
-        bpf_object__find_map_by_name(object, name)
-    }
-
-    private func mapFD(_ name: String) -> Int32 {
-        bpf_map__fd(map(name))
-    }
+    private func mapFD(_ name: String) -> Int32 { loaded?.mapFD(name) ?? -1 }
 
     /// Probes libraries of processes started since the last scan; returns how
     /// many library files were newly attached.
     @discardableResult
     public func rescan() -> Int {
-        guard object != nil else { return 0 }
+        guard loaded != nil else { return 0 }
         var attached = 0
         for library in scanner.scanNewProcesses() {
             let key = "\(library.device):\(library.inode)"
@@ -163,14 +152,14 @@ public final class LibraryCallTracer {
 
     /// The histogram of each row (`rowNames`), cumulative since start.
     public func histograms() -> [LatencyHistogram] {
-        guard object != nil else { return [] }
+        guard loaded != nil else { return [] }
         let rows = readArrayMap(mapFD("event_hist"), count: Int(EVENT_ROWS), zero: latency_histogram())
         return rows.prefix(rowNames.count).map(LatencyHistogram.init)
     }
 
     /// (events measured, records lost to a full ring buffer, call sites over the rate).
     public func counters() -> (events: UInt64, recordsLost: UInt64, callSitesSkipped: UInt64) {
-        guard object != nil else { return (0, 0, 0) }
+        guard loaded != nil else { return (0, 0, 0) }
         let stats = StackCountMaps.perCPUCounters(mapFD("event_stats"), count: Int(EVENT_STAT_COUNT.rawValue))
         return (stats[Int(EVENT_STAT_EVENTS.rawValue)], stats[Int(EVENT_STAT_RECORDS_LOST.rawValue)],
                 stats[Int(EVENT_STAT_CALL_SITES_SKIPPED.rawValue)])
@@ -181,13 +170,7 @@ public final class LibraryCallTracer {
         reader = nil
         for key in libraries.keys { libraries[key]?.detach() }
         libraries.removeAll()
-        for link in exitLinks { bpf_link__destroy(link) }
-        exitLinks.removeAll()
-        if let dns { dns_bpf__destroy(dns) }
-        if let tls { tls_bpf__destroy(tls) }
-        dns = nil
-        tls = nil
-        object = nil
+        loaded = nil
     }
 }
 

@@ -12,22 +12,19 @@ public struct OffCPUConfiguration: Sendable {
     public init() {}
 }
 
-/// Off-CPU time by stack (`bpf/offcpu.bpf.c` on sched_switch): a `StackSource`
-/// whose counts are nanoseconds blocked, labelled with the thread's span.
-public final class OffCPUSource: StackSource {
+/// Off-CPU time by stack (`bpf/offcpu.bpf.c` on sched_switch): stacks whose
+/// counts are nanoseconds blocked, labelled with the thread's span.
+public final class OffCPUSource {
     public let configuration: OffCPUConfiguration
-    private let shared: SharedSpanMaps
-    private let filterByPID: Bool
-    private var skeleton: UnsafeMutablePointer<offcpu_bpf>?
-    private var links: [OpaquePointer] = []
+    private let context: BPFLoadContext
+    private var skeleton: BPFSkeleton<offcpu_bpf>?
     private var missingStacks: UInt64 = 0
     private var stackUsage = StackCountMaps.Usage()
     public private(set) var variant: AttachVariant?
 
-    public init(configuration: OffCPUConfiguration, shared: SharedSpanMaps, filterByPID: Bool) {
+    public init(configuration: OffCPUConfiguration, context: BPFLoadContext) {
         self.configuration = configuration
-        self.shared = shared
-        self.filterByPID = filterByPID
+        self.context = context
     }
 
     deinit { stop() }
@@ -37,42 +34,28 @@ public final class OffCPUSource: StackSource {
     }
 
     private func load(_ variant: AttachVariant) throws(AgentError) {
-        BPFLog.clear()
-        guard let skel = offcpu_bpf__open() else {
-            throw .bpfLoadFailed(object: "offcpu", reason: errnoText(errno), verifierLog: BPFLog.tail())
+        let btf = ["offcpu_switch_btf", "offcpu_task_exit_btf"], raw = ["offcpu_switch_raw", "offcpu_task_exit_raw"]
+        let configuration = configuration, filter = context.maps.filterByPID
+        let skeleton = try BPFSkeleton(.offCPU, label: "offcpu (\(variant.rawValue))", context: context,
+                                       sizes: ["offcpu_counts": configuration.countEntries, "offcpu_stacks": configuration.stackEntries]) { opened in
+            disableAutoload(opened.pointee.obj, programs: variant == .tpBTF ? raw : btf)
+            let rodata = opened.pointee.rodata!
+            rodata.pointee.filter_by_pid = filter
+            rodata.pointee.exclude_kernel_threads = configuration.excludeKernelThreads
+            rodata.pointee.min_block_ns = configuration.minimumBlockNanoseconds
+            rodata.pointee.span_salt = spanSalt()
         }
-        skeleton = skel
-        let progs = skel.pointee.progs
-        for program in variant == .tpBTF ? [progs.offcpu_switch_raw, progs.offcpu_task_exit_raw] : [progs.offcpu_switch_btf, progs.offcpu_task_exit_btf] {
-            bpf_program__set_autoload(program, false)
-        }
-        let rodata = skel.pointee.rodata!
-        rodata.pointee.filter_by_pid = filterByPID
-        rodata.pointee.exclude_kernel_threads = configuration.excludeKernelThreads
-        rodata.pointee.min_block_ns = configuration.minimumBlockNanoseconds
-        rodata.pointee.span_salt = spanSalt()
-        let maps = skel.pointee.maps
-        try shared.adopt(targetPIDs: maps.target_pids, syscallSpans: maps.syscall_spans, eventSpans: maps.event_spans, object: "offcpu")
-        bpf_map__set_max_entries(maps.offcpu_counts, configuration.countEntries)
-        bpf_map__set_max_entries(maps.offcpu_stacks, configuration.stackEntries)
-        MapSizeOverrides.apply(to: skel.pointee.obj)
-        let err = offcpu_bpf__load(skel)
-        guard err == 0 else { throw .bpfLoadFailed(object: "offcpu (\(variant.rawValue))", reason: errnoText(err), verifierLog: BPFLog.tail()) }
-        links = try attachAutoloaded([progs.offcpu_switch_btf, progs.offcpu_switch_raw, progs.offcpu_task_exit_btf, progs.offcpu_task_exit_raw],
-                                     object: "offcpu")
+        try skeleton.attach(variant == .tpBTF ? btf : raw)
+        self.skeleton = skeleton
     }
 
     public func stop() {
-        for link in links { bpf_link__destroy(link) }
-        links.removeAll()
-        if let skeleton { offcpu_bpf__destroy(skeleton) }
         skeleton = nil
     }
 
     public func drain() throws(AgentError) -> [RawStack] {
         guard let skeleton else { return [] }
-        let maps = StackCountMaps(counts: bpf_map__fd(skeleton.pointee.maps.offcpu_counts),
-                                  stacks: bpf_map__fd(skeleton.pointee.maps.offcpu_stacks),
+        let maps = StackCountMaps(counts: skeleton.mapFD("offcpu_counts"), stacks: skeleton.mapFD("offcpu_stacks"),
                                   capacity: Int(configuration.countEntries), stackCapacity: Int(configuration.stackEntries),
                                   clearing: .wholesale, name: "offcpu_counts")
         return try maps.drain(missing: &missingStacks, usage: &stackUsage)
@@ -80,6 +63,6 @@ public final class OffCPUSource: StackSource {
 
     public func statistics() -> SamplingStatistics {
         guard let skeleton else { return SamplingStatistics() }
-        return StackCountMaps.statistics(bpf_map__fd(skeleton.pointee.maps.offcpu_stats), missing: missingStacks)
+        return StackCountMaps.statistics(skeleton.mapFD("offcpu_stats"), missing: missingStacks)
     }
 }

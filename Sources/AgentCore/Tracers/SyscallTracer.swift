@@ -5,55 +5,47 @@ import Foundation
 /// thread (the CPU and off-CPU samplers label the thread's stacks with it) and
 /// counts durations in log2 buckets per syscall number, with an exemplar per bucket.
 public final class SyscallTracer {
-    private var skeleton: UnsafeMutablePointer<syscalls_bpf>?
-    private var links: [OpaquePointer] = []
+    private var skeleton: BPFSkeleton<syscalls_bpf>?
+    private var perProcess = false
     public private(set) var variant: AttachVariant?
 
     public init() {}
     deinit { stop() }
 
-    /// Loads and attaches, sharing the sampler's span and pid-filter maps.
+    /// Loads and attaches, sharing the span and pid-filter maps of `context`.
     /// `processEntries` > 0 also counts per process (for per-container series)
     /// in a map of that many (process, syscall, bucket) rows, emptied every drain.
-    public func start(shared: SharedSpanMaps, filterByPID: Bool, processEntries: Int = 0) throws(AgentError) {
+    public func start(context: BPFLoadContext, processEntries: Int = 0) throws(AgentError) {
         variant = try attachPreferringBTF(load: { (v: AttachVariant) throws(AgentError) in
-            try load(v, shared: shared, filterByPID: filterByPID, processEntries: processEntries)
+            try load(v, context: context, processEntries: processEntries)
         }, stop: stop)
     }
 
-    private func load(_ variant: AttachVariant, shared: SharedSpanMaps, filterByPID: Bool, processEntries: Int) throws(AgentError) {
-        BPFLog.clear()
-        guard let skel = syscalls_bpf__open() else {
-            throw .bpfLoadFailed(object: "syscalls", reason: errnoText(errno), verifierLog: BPFLog.tail())
+    private func load(_ variant: AttachVariant, context: BPFLoadContext, processEntries: Int) throws(AgentError) {
+        let btf = ["syscall_enter_btf", "syscall_exit_btf", "syscall_task_exit_btf"]
+        let raw = ["syscall_enter_raw", "syscall_exit_raw", "syscall_task_exit_raw"]
+        let skeleton = try BPFSkeleton(.syscalls, label: "syscalls (\(variant.rawValue))", context: context,
+                                       sizes: ["syscall_process_hist": UInt32(max(processEntries, 1))]) { opened in
+            disableAutoload(opened.pointee.obj, programs: variant == .tpBTF ? raw : btf)
+            let rodata = opened.pointee.rodata!
+            rodata.pointee.filter_by_pid = context.maps.filterByPID
+            rodata.pointee.span_salt = spanSalt()
+            rodata.pointee.per_process = processEntries > 0
         }
-        skeleton = skel
-        let progs = skel.pointee.progs
-        let btf = [progs.syscall_enter_btf, progs.syscall_exit_btf, progs.syscall_task_exit_btf]
-        let raw = [progs.syscall_enter_raw, progs.syscall_exit_raw, progs.syscall_task_exit_raw]
-        for program in variant == .tpBTF ? raw : btf { bpf_program__set_autoload(program, false) }
-        skel.pointee.rodata.pointee.filter_by_pid = filterByPID
-        skel.pointee.rodata.pointee.span_salt = spanSalt()
-        skel.pointee.rodata.pointee.per_process = processEntries > 0
-        bpf_map__set_max_entries(skel.pointee.maps.syscall_process_hist, UInt32(max(processEntries, 1)))
-        try shared.adopt(targetPIDs: skel.pointee.maps.target_pids, syscallSpans: skel.pointee.maps.syscall_spans, eventSpans: skel.pointee.maps.event_spans, object: "syscalls")
-        MapSizeOverrides.apply(to: skel.pointee.obj)
-        let err = syscalls_bpf__load(skel)
-        guard err == 0 else { throw .bpfLoadFailed(object: "syscalls (\(variant.rawValue))", reason: errnoText(err), verifierLog: BPFLog.tail()) }
-        links = try attachAutoloaded(variant == .tpBTF ? btf : raw, object: "syscalls")
+        try skeleton.attach(variant == .tpBTF ? btf : raw)
+        self.skeleton = skeleton
+        perProcess = processEntries > 0
     }
 
     public func stop() {
-        for link in links { bpf_link__destroy(link) }
-        links.removeAll()
-        if let skeleton { syscalls_bpf__destroy(skeleton) }
         skeleton = nil
     }
 
     /// Takes the per-process counts gathered since the last call (empty unless
     /// started with `processEntries`).
     public func drainProcessCounts() -> [ProcessSyscallCount] {
-        guard let skeleton, skeleton.pointee.rodata.pointee.per_process else { return [] }
-        let map = skeleton.pointee.maps.syscall_process_hist
+        guard let skeleton, perProcess else { return [] }
+        let map = skeleton.pointer.pointee.maps.syscall_process_hist
         // Batched lookup-and-delete (atomic per bucket): nothing counted meanwhile is lost.
         let entries = (try? BPFHashMap<process_syscall_key, process_syscall_value>(
             fd: bpf_map__fd(map), name: "syscall_process_hist", capacity: Int(bpf_map__max_entries(map))).drain()) ?? []
@@ -73,15 +65,14 @@ public final class SyscallTracer {
 
     private func statistic(_ index: syscall_stat) -> UInt64 {
         guard let skeleton else { return 0 }
-        return StackCountMaps.perCPUCounters(bpf_map__fd(skeleton.pointee.maps.syscall_stats),
+        return StackCountMaps.perCPUCounters(skeleton.mapFD("syscall_stats"),
                                              count: Int(SYSCALL_STAT_COUNT.rawValue))[Int(index.rawValue)]
     }
 
     /// The histograms as they stand (cumulative since start).
     public func snapshot() -> SyscallLatencySnapshot? {
         guard let skeleton else { return nil }
-        let maps = skeleton.pointee.maps
-        let rows = readArrayMap(bpf_map__fd(maps.syscall_hist), count: Int(SYSCALL_SLOTS), zero: latency_histogram())
+        let rows = readArrayMap(skeleton.mapFD("syscall_hist"), count: Int(SYSCALL_SLOTS), zero: latency_histogram())
         var series: [SyscallLatencySnapshot.Series] = []
         for (nr, row) in rows.enumerated() {
             let histogram = LatencyHistogram(row)

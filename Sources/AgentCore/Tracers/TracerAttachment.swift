@@ -24,31 +24,6 @@ func attachPreferringBTF(load: (AttachVariant) throws(AgentError) -> Void, stop:
     throw lastError
 }
 
-extension SharedSpanMaps {
-    /// Makes a tracer object use the sampler's pid filter and span maps (before load).
-    func adopt(targetPIDs: OpaquePointer?, syscallSpans: OpaquePointer?, eventSpans: OpaquePointer?, object: String) throws(AgentError) {
-        if bpf_map__reuse_fd(targetPIDs, self.targetPIDs) != 0 || bpf_map__reuse_fd(syscallSpans, self.syscallSpans) != 0
-            || bpf_map__reuse_fd(eventSpans, self.eventSpans) != 0 {
-            throw .bpfLoadFailed(object: object, reason: "cannot share the span maps: \(errnoText(errno))", verifierLog: [])
-        }
-    }
-}
-
-/// Attaches every program of a loaded object that is set to autoload and
-/// returns the links; on failure destroys what was attached and throws.
-func attachAutoloaded(_ programs: [OpaquePointer?], object: String) throws(AgentError) -> [OpaquePointer] {
-    var links: [OpaquePointer] = []
-    for case let program? in programs where bpf_program__autoload(program) {
-        guard let link = bpf_program__attach(program) else {
-            let name = String(cString: bpf_program__name(program))
-            for link in links { bpf_link__destroy(link) }
-            throw .attachFailed(program: "\(object)/\(name)", reason: errnoText(errno))
-        }
-        links.append(link)
-    }
-    return links
-}
-
 /// Reads a whole BPF array map with one batched lookup (falling back to one
 /// lookup per element on kernels without batch operations).
 func readArrayMap<Value: BitwiseCopyable>(_ fd: Int32, count: Int, zero: Value) -> [Value] {

@@ -1,0 +1,43 @@
+import Symbolizer
+
+/// What the daemon's sampling loop does.
+public struct ContinuousOptions: Sendable {
+    public var sampling = SamplingConfiguration()
+    /// Seconds per profile window.
+    public var window: Double = 10
+    /// Seconds between map drains (also how often waiting requests are fed).
+    public var drainInterval: Double = 1
+    public var filters = ProcessMetadata.Filters()
+    /// Value of the `node` label ("" for none).
+    public var nodeName = ""
+    public var symbolizer = Symbolizer.Options()
+    /// Event tracers to attach (each can be switched off).
+    public var tracers: Set<TracerKind> = Set(TracerKind.allCases)
+    public var offCPU = OffCPUConfiguration()
+    /// Containers with their own `container_id` syscall series (0: none, the default).
+    public var syscallContainers = 0
+    public init() {}
+}
+
+/// The event tracers `run` can attach.
+public enum TracerKind: String, Sendable, CaseIterable, Comparable {
+    case syscall, offcpu, io, dns, tls
+    public static func < (a: TracerKind, b: TracerKind) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// Counters and state of the sampling loop, read by /metrics and /readyz.
+public struct ProfilerStatus: Sendable {
+    public var sampling = false
+    public var windowsClosed: UInt64 = 0
+    public var drainErrors: UInt64 = 0
+    public var lastError: String?
+    public var statistics = SamplingStatistics()
+    public var programs: [BPFProgramStatistics] = []
+    public var symbolCache = BinaryCache.Statistics()
+    public var samplesFiltered: UInt64 = 0
+    public var trackedProcesses = 0
+    public var attachedCPUs = 0
+    /// Each requested tracer: how it attached ("tp_btf", "raw_tp") or why it could not.
+    public var tracers: [TracerKind: Result<AttachVariant, AgentError>] = [:]
+    public var offCPUStatistics = SamplingStatistics()
+}
