@@ -40,16 +40,22 @@ struct CFAProgram {
     let section: CFISection
     let cie: CommonInformationEntry
 
-    /// The rows of `fde`, sorted by address, one per address, all inside its range.
-    func rows(of fde: FrameDescriptionEntry) throws(FDERejection) -> [(address: UInt64, state: CFAState)] {
+    /// The state the CIE's initial instructions set up (computed once per CIE).
+    func initialState() throws(FDERejection) -> CFAState {
         var state = CFAState()
         var ignored: [(address: UInt64, state: CFAState)] = []
         var location: UInt64 = 0
         try execute(cie.initialInstructions, state: &state, initial: CFAState(), rows: &ignored, location: &location, end: .max, inCIE: true)
-        let initial = state
+        return state
+    }
+
+    /// The rows of `fde`, sorted by address, one per address, all inside its range,
+    /// starting from the CIE's `initialState`.
+    func rows(of fde: FrameDescriptionEntry) throws(FDERejection) -> [(address: UInt64, state: CFAState)] {
+        var state = cie.initialState
         var rows: [(address: UInt64, state: CFAState)] = []
-        location = fde.start
-        try execute(fde.instructions, state: &state, initial: initial, rows: &rows, location: &location, end: fde.end, inCIE: false)
+        var location = fde.start
+        try execute(fde.instructions, state: &state, initial: cie.initialState, rows: &rows, location: &location, end: fde.end, inCIE: false)
         if location < fde.end { Self.emit(&rows, location, state) }
         return rows
     }

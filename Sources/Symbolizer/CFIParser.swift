@@ -11,6 +11,8 @@ struct CommonInformationEntry: Sendable {
     var isSignalFrame: Bool
     /// Indices (into the section bytes) of the initial instructions.
     var initialInstructions: Range<Int>
+    /// The state they set up (every FDE of this CIE starts from it).
+    var initialState = CFAState()
 }
 
 /// A Frame Description Entry with its range resolved.
@@ -58,7 +60,11 @@ struct CFISection {
             if let known = cies[header.cieOffset] {
                 cie = known
             } else {
-                cie = Result { () throws(FDERejection) in try parseCIE(at: header.cieOffset) }
+                cie = Result { () throws(FDERejection) in
+                    var cie = try parseCIE(at: header.cieOffset)
+                    cie.initialState = try CFAProgram(section: self, cie: cie).initialState()
+                    return cie
+                }
                 if cies.count < Self.maximumCIEs { cies[header.cieOffset] = cie }
             }
             switch cie {
