@@ -6,6 +6,11 @@
 /// next one, so a lookup in a gap (or past the last FDE) answers `invalid`.
 /// Consecutive rows with the same rule are merged. Storage is compact: an
 /// address array, a 32-bit rule index per row and the distinct rules.
+///
+/// Look a caller's frame up at its return address − 1 (the call may be the last
+/// instruction of its FDE), the leaf frame and a PC restored from a signal frame
+/// at the PC itself. Build one with `UnwindTable.load(path:)`, `init(elf:debugFile:)`
+/// or `init(ehFrame:ehFrameAddress:…)`.
 public struct UnwindTable: Sendable, RandomAccessCollection {
     /// One distinct rule (a row without its address).
     public struct Rule: Sendable, Hashable {
