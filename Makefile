@@ -6,6 +6,7 @@ SHELL := /bin/bash
 
 CLANG ?= clang
 CXX_CLANG ?= clang++
+GCC ?= gcc
 BPFTOOL ?= bpftool
 SWIFT ?= swift
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
@@ -27,7 +28,8 @@ FIX := $(BUILD)/fixtures
 FIX_CFLAGS := -O2 -g0 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
 FIXTURES := $(FIX)/cpu_split $(FIX)/read_loop $(FIX)/libfixture.so $(FIX)/libfixture_stripped.so \
 	$(FIX)/symbols_pie $(FIX)/symbols_nopie $(FIX)/symbols_dynsym $(FIX)/symbols_buildid_debug \
-	$(FIX)/symbols_debuglink $(FIX)/cpp_names $(FIX)/sleeper $(FIX)/pipe_block $(FIX)/dns_lookup $(FIX)/churn_child
+	$(FIX)/symbols_debuglink $(FIX)/cpp_names $(FIX)/sleeper $(FIX)/pipe_block $(FIX)/dns_lookup $(FIX)/churn_child \
+	$(FIX)/unwind_target $(FIX)/unwind_target_debug_frame
 
 .SECONDARY:
 .PHONY: build bpf fixtures agent test unit-tests run setup clean proto bench fuzz soak check-sanitizers
@@ -119,6 +121,21 @@ $(FIX)/symbols_debuglink: Fixtures/symbols.c
 	objcopy --only-keep-debug $@.full $(FIX)/.debug/symbols_debuglink.debug
 	strip --strip-all -o $@ $@.full && rm -f $@.full
 	objcopy --add-gnu-debuglink=$(FIX)/.debug/symbols_debuglink.debug $@
+
+# No frame pointers, as distributions build: the unwind-table rows are compared with readelf's.
+$(FIX)/unwind_target: Fixtures/unwind_target.c
+	@mkdir -p $(FIX)
+	$(GCC) -O2 -g0 -fomit-frame-pointer -fasynchronous-unwind-tables -Wl,--build-id -o $@ $<
+
+# The same without .eh_frame for its own code (like musl): its FDEs are in the .debug_frame of a
+# separate debug file found by build-id under $(FIX)/debug.
+$(FIX)/unwind_target_debug_frame: Fixtures/unwind_target.c
+	@mkdir -p $(FIX)
+	$(GCC) -O2 -g -fomit-frame-pointer -fno-asynchronous-unwind-tables -fno-unwind-tables -Wl,--build-id -o $@.full $<
+	id=$$(readelf -n $@.full | awk '/Build ID/ {print $$3}'); \
+	  mkdir -p $(FIX)/debug/.build-id/$${id:0:2}; \
+	  objcopy --only-keep-debug $@.full $(FIX)/debug/.build-id/$${id:0:2}/$${id:2}.debug
+	strip --strip-all -o $@ $@.full && rm -f $@.full
 
 $(FIX)/cpp_names: Fixtures/cpp_names.cpp
 	@mkdir -p $(FIX)

@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "PprofTests", dependencies: ["Pprof", "TestSupport"]),
         .testTarget(name: "FlamegraphTests", dependencies: ["Flamegraph", "TestSupport"]),
         .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "AgentService", "Pprof", "TestSupport"]),
-        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets", "QueryParsing", "TestSupport"]),
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets", "QueryParsing", "Symbolizer", "TestSupport"]),
         .testTarget(name: "AgentTests", dependencies: ["AgentCore", "Pprof", "Symbolizer", "TestSupport"]),
     ]
 )

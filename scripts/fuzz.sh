@@ -9,7 +9,7 @@ FUZZER=${FUZZER:-.build/fuzz/release/profiler-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-120}
 RUNS=${FUZZ_RUNS:--1}
 JOBS=${FUZZ_JOBS:-$(nproc)}
-TARGETS=${FUZZ_TARGETS:-elf procfs cgroup query}
+TARGETS=${FUZZ_TARGETS:-elf procfs cgroup query unwind}
 [ -x "$FUZZER" ] || { echo "fuzz.sh: $FUZZER missing: run 'make fuzz'" >&2; exit 1; }
 
 logs=.build/fuzz-logs; mkdir -p "$logs"
@@ -17,6 +17,8 @@ run_target() {
   local t=$1 max_len=4096
   # Text inputs stay short (longer ones only slow the search: lines are parsed one by one).
   [ "$t" = elf ] && max_len=65536
+  # unwind: every input builds two tables; 8 KiB (hundreds of FDEs) keeps it near 10^3 execs/s.
+  [ "$t" = unwind ] && max_len=8192
   mkdir -p ".build/fuzz-corpus/$t"
   # SWIFT_BACKTRACE: the Swift crash handler and ASan fight over a crash; let libFuzzer report it.
   SWIFT_BACKTRACE=enable=no FUZZ_TARGET=$t "$FUZZER" -max_total_time="$SECONDS_EACH" -runs="$RUNS" -rss_limit_mb=2048 -max_len=$max_len \

@@ -49,3 +49,30 @@ printf 'seconds=10&pid=1,2&pid=3' > "$C/query/seed-profile"
 printf 'span_id=00000000deadbeef&format=folded' > "$C/query/seed-span"
 printf 'type=dns&limit=20&seconds=3600' > "$C/query/seed-events"
 printf 'name=a+b%%20c%%2B&bad=%%zz%%4&empty&=x' > "$C/query/seed-escapes"
+
+# unwind: a selector byte (0 .eh_frame, 1 .debug_frame; see FuzzTarget.unwind) and a real
+# section, and whole ELF files with FDEs (a gcc -O2 -fomit-frame-pointer build of the
+# unwind fixture: PLT, DRAP, alloca frames). Each at most 64 KiB.
+mkdir -p "$C/unwind"
+gcc -O2 -fomit-frame-pointer -fasynchronous-unwind-tables -Wl,--build-id -o "$work/unwind" Fixtures/unwind_target.c
+gcc -O2 -g -fomit-frame-pointer -fno-asynchronous-unwind-tables -fno-unwind-tables -o "$work/unwind_df" Fixtures/unwind_target.c
+section() {  # section FILE NAME SELECTOR OUT: the selector byte, then the section's bytes (first 64 KiB - 1, cut at an entry)
+  objcopy --dump-section "$2=$work/section" "$1" "$work/dumped.o"
+  python3 - "$work/section" "$3" "$4" <<'PY'
+import struct, sys
+data = open(sys.argv[1], 'rb').read(); at = 0
+while at + 4 <= len(data):
+    length = struct.unpack_from('<I', data, at)[0]
+    if at + 4 + length > 65535: break
+    at += 4 + length
+open(sys.argv[3], 'wb').write(bytes([int(sys.argv[2])]) + data[:at])
+PY
+}
+section "$work/unwind" .eh_frame 0 "$C/unwind/seed-fixture-eh_frame"
+section "$work/unwind_df" .debug_frame 1 "$C/unwind/seed-fixture-debug_frame"
+section /usr/lib/x86_64-linux-gnu/libc.so.6 .eh_frame 0 "$C/unwind/seed-libc-eh_frame"
+section /usr/bin/python3.11 .eh_frame 0 "$C/unwind/seed-python3.11-eh_frame"
+cp "$work/unwind" "$C/unwind/seed-fixture-elf"
+# Without section headers: .eh_frame only through PT_GNU_EH_FRAME.
+python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[40:48] = bytes(8); b[60:64] = bytes(4); open(sys.argv[2], "wb").write(b)' \
+  "$work/unwind" "$C/unwind/seed-fixture-elf-no-sections"

@@ -17,6 +17,9 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case cgroup
     /// HTTP query strings and the API's parameter rules.
     case query
+    /// Unwind tables: `.eh_frame` / `.debug_frame` parsing, the CFA interpreter, the
+    /// table's order and lookups; from a whole ELF image and from raw section bytes.
+    case unwind
 
     /// Runs the target on one input.
     public func run(_ input: [UInt8]) {
@@ -25,6 +28,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .procfs: Self.procfs(input)
         case .cgroup: Self.cgroup(input)
         case .query: Self.query(input)
+        case .unwind: Self.unwind(input)
         }
     }
 
@@ -85,5 +89,49 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         if let pids = try? parameters.pids() { precondition(pids.count <= QueryParameters.maximumPIDs && pids.allSatisfy { $0 > 0 }) }
         if let span = try? parameters.spanID("span_id") { precondition(span != 0) }
         _ = try? parameters.choice("format", of: ["pprof", "folded"])
+    }
+
+    /// The input as an ELF image, then as raw section bytes after a selector byte:
+    /// bit 0 clear: `.eh_frame` at a fake address (with `.eh_frame_hdr` and `.text`
+    /// bases); set: `.debug_frame`; bit 1 set: both, the bytes split in halves.
+    static func unwind(_ input: [UInt8]) {
+        if let file = try? ELFFile(source: MemoryByteSource(input)), let table = try? UnwindTable(elf: file) {
+            checkUnwindTable(table)
+        }
+        guard let selector = input.first else { return }
+        let body = Array(input.dropFirst())
+        let table: UnwindTable
+        if selector & 2 != 0 {
+            let half = body.count / 2
+            table = UnwindTable(ehFrame: Array(body[..<half]), ehFrameAddress: 0x40_0000, ehFrameHdrAddress: 0x3f_f000,
+                                textAddress: 0x1000, debugFrame: Array(body[half...]))
+        } else if selector & 1 == 0 {
+            table = UnwindTable(ehFrame: body, ehFrameAddress: 0x40_0000, ehFrameHdrAddress: 0x3f_f000, textAddress: 0x1000)
+        } else {
+            table = UnwindTable(ehFrame: [], ehFrameAddress: 0, debugFrame: body)
+        }
+        checkUnwindTable(table)
+    }
+
+    static func checkUnwindTable(_ table: UnwindTable) {
+        precondition(table.addresses.count == table.ruleIndices.count, "one rule index per row")
+        precondition(table.statistics.rows == table.count && table.statistics.rules == table.rules.count, "statistics disagree with the table")
+        precondition(Set(table.rules).count == table.rules.count, "rules are not de-duplicated")
+        var previous: (address: UInt64, rule: UInt32)? = nil
+        for index in table.indices {
+            let address = table.addresses[index], rule = table.ruleIndices[index]
+            precondition(Int(rule) < table.rules.count, "rule index out of range")
+            if let previous {
+                precondition(previous.address < address, "rows not strictly increasing at \(address)")
+                precondition(previous.rule != rule, "equal consecutive rows not merged at \(address)")
+            }
+            precondition(table.index(for: address) == index, "lookup of a row's own address misses it")
+            precondition(table.row(for: address) == table[index], "row(for:) disagrees with the row")
+            if address > 0 { precondition(table.index(for: address - 1) == (index == 0 ? nil : index - 1), "lookup before a row") }
+            previous = (address, rule)
+        }
+        if let last = table.last { precondition(last.cfa == .invalid, "the last row does not end an FDE") }
+        precondition(table.row(for: 0) == (table.first?.address == 0 ? table.first : nil))
+        precondition(table.row(for: .max) == table.last)
     }
 }
