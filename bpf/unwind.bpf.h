@@ -15,6 +15,9 @@
  * - The stacks produced go to a map of the caller's object (user_stacks,
  *   offcpu_user_stacks) or straight into a call-site record, because the CPU
  *   and off-CPU stack maps are cleared on different schedules.
+ * - Rows are found through the file's page index (unwind.h, unwind_pages):
+ *   every step of a search is a cache miss at 100-500 Hz sampling, so the
+ *   search is kept to the rows of one 4 KiB page.
  * - Frames: one bpf_loop (5.17+) iteration per frame, the callback verified
  *   once (6.1) or until its states converge (6.7+), whatever the depth, instead
  *   of unrolled loops or tail calls (whose instruction counts multiply with the
@@ -61,6 +64,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct unwind_file);
 } unwind_files SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* UNWIND_DEFAULT_PAGES */
+	__type(key, __u32);
+	__type(value, __u32);
+} unwind_pages SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -143,12 +153,17 @@ _Static_assert(__builtin_offsetof(struct sigcontext_64, bp) == 10 * 8, "sigconte
 _Static_assert(__builtin_offsetof(struct sigcontext_64, sp) == 15 * 8, "sigcontext sp");
 _Static_assert(__builtin_offsetof(struct sigcontext_64, ip) == 16 * 8, "sigcontext ip");
 
-static __always_inline void unwind_stat(__u32 src, __u32 reason)
+static __always_inline void unwind_stat_add(__u32 src, __u32 reason, __u64 delta)
 {
 	__u32 index = src * UNWIND_STAT_COUNT + reason;
 	__u64 *value = bpf_map_lookup_elem(&unwind_stats, &index);
 	if (value)
-		*value += 1;
+		*value += delta;
+}
+
+static __always_inline void unwind_stat(__u32 src, __u32 reason)
+{
+	unwind_stat_add(src, reason, 1);
 }
 
 /* The user registers of the current task at its last entry into the kernel
@@ -221,13 +236,14 @@ static __always_inline struct unwind_mapping *unwind_find_mapping(struct unwind_
 }
 
 /* The rule of the row covering `key` (ELF vaddr - vaddr_base) in a file's rows
- * [first, first + count): NULL when key is before the first row; *bad when
- * a lookup failed (ranges beyond the maps' sizes). */
-static __always_inline struct unwind_rule *unwind_find_rule(struct unwind_walk *st, __u32 first, __u32 count,
+ * [first, first + count), knowing that it is one of [first + lo, first + hi)
+ * if any: NULL when key is before the first row; *bad when a lookup failed
+ * (ranges beyond the maps' sizes). */
+static __always_inline struct unwind_rule *unwind_find_rule(struct unwind_walk *st, __u32 first, __u32 lo, __u32 hi,
 							    __u32 key, bool *bad)
 {
-	UNWIND_OPAQUE(st->lo) = 0;
-	UNWIND_OPAQUE(st->hi) = count;
+	UNWIND_OPAQUE(st->lo) = lo;
+	UNWIND_OPAQUE(st->hi) = hi;
 	for (int i = 0; i < UNWIND_ROW_SEARCH_STEPS; i++) {
 		__u32 lo = UNWIND_OPAQUE(st->lo), hi = UNWIND_OPAQUE(st->hi);
 		if (lo >= hi)
@@ -244,7 +260,7 @@ static __always_inline struct unwind_rule *unwind_find_rule(struct unwind_walk *
 		else
 			UNWIND_OPAQUE(st->hi) = mid;
 	}
-	__u32 lo = UNWIND_OPAQUE(st->lo);
+	lo = UNWIND_OPAQUE(st->lo);
 	if (lo == 0)
 		return NULL;
 	__u32 index = first + lo - 1;
@@ -391,7 +407,24 @@ static long unwind_frame(__u32 index, void *data)
 				count = UNWIND_MAX_FILE_ROWS;
 			if (vaddr >= file->vaddr_base && key <= 0xffffffffULL && count) {
 				bool bad = false;
-				rule = unwind_find_rule(st, file->first_row, count, (__u32)key, &bad);
+				/* Rows [lo, hi) hold the last row at or before key. */
+				__u32 lo = 0, hi = count, pages = file->page_count;
+				if (pages) {
+					__u32 page = key >> UNWIND_PAGE_SHIFT;
+					if (page >= pages)
+						page = pages - 1;
+					__u32 index = file->first_page + page;
+					__u32 *start = bpf_map_lookup_elem(&unwind_pages, &index);
+					index++;
+					__u32 *next = page + 1 < pages ? bpf_map_lookup_elem(&unwind_pages, &index) : NULL;
+					if (start)
+						lo = *start;
+					if (next && *next + 1 < hi)
+						hi = *next + 1;
+					if (lo >= hi)
+						lo = 0; /* inconsistent index: search the whole file */
+				}
+				rule = unwind_find_rule(st, file->first_row, lo, hi, (__u32)key, &bad);
 				if (bad) {
 					unwind_stat(src, UNWIND_STAT_BAD_RULE);
 					st->stack.flags |= UNWIND_STACK_ERROR;
@@ -471,9 +504,11 @@ static __always_inline struct unwind_walk *unwind_user_stack(const struct unwind
 	unwind_stat(src, UNWIND_STAT_STACKS);
 
 	struct unwind_loop loop = { .st = st, .proc = proc, .max_depth = max_depth };
+	__u64 start = bpf_ktime_get_ns();
 	/* One iteration per frame, plus one to find that a caller does not fit. */
 	if (bpf_loop(UNWIND_MAX_DEPTH + 1, unwind_frame, &loop, 0) < 0)
 		st->stack.flags |= UNWIND_STACK_ERROR; /* cannot happen with these arguments */
+	unwind_stat_add(src, UNWIND_STAT_WALK_NS, bpf_ktime_get_ns() - start);
 	return st;
 }
 
