@@ -1,11 +1,35 @@
-/* Harness target: gcc -O2 -fomit-frame-pointer, a 6-deep chain into a leaf loop. */
+/* Harness target, built with gcc -O2 -fomit-frame-pointer. `chain [MODE]`:
+ *   chain   (default) main -> chain1 -> ... -> chain6 -> leaf (a loop)
+ *   read    main -> chain1 .. chain6 -> reader: read(/dev/zero) in a loop (samples in kernel mode)
+ *   signal  main spins in spin(); a SIGALRM handler runs chain4 -> ... -> leaf (through __restore_rt)
+ *   thread  a pthread runs chain1 -> ... -> leaf (its stack ends at clone3) */
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int mode_read;
 
 volatile unsigned long sink;
 
+__attribute__((noinline)) unsigned long reader(unsigned long n)
+{
+	static char buf[1 << 16];
+	int fd = open("/dev/zero", O_RDONLY);
+	for (;;) {
+		if (read(fd, buf, sizeof(buf)) < 0 || buf[n & 1])
+			break;
+	}
+	return n;
+}
+
 __attribute__((noinline)) unsigned long leaf(unsigned long n)
 {
+	if (mode_read)
+		return reader(n) + 1;
 	unsigned long x = n;
 	for (;;) {
 		for (unsigned long i = 0; i < 100000; i++)
@@ -34,9 +58,38 @@ LEVEL(chain3, chain4)
 LEVEL(chain2, chain3)
 LEVEL(chain1, chain2)
 
+static void on_alarm(int sig)
+{
+	sink = chain4(sig);
+}
+
+__attribute__((noinline)) void spin(void)
+{
+	for (;;)
+		sink++;
+}
+
+static void *thread_main(void *arg)
+{
+	sink = chain1((unsigned long)arg);
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
-	unsigned long r = chain1(argc > 1 ? strtoul(argv[1], 0, 0) : 1);
-	printf("%lu\n", r);
+	const char *mode = argc > 1 ? argv[1] : "chain";
+	if (!strcmp(mode, "signal")) {
+		signal(SIGALRM, on_alarm);
+		alarm(1);
+		spin();
+	} else if (!strcmp(mode, "thread")) {
+		pthread_t t;
+		pthread_create(&t, NULL, thread_main, (void *)1);
+		pthread_join(t, NULL);
+	} else {
+		mode_read = !strcmp(mode, "read");
+		sink = chain1(1);
+	}
+	printf("%lu\n", (unsigned long)sink);
 	return 0;
 }

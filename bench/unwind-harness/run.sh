@@ -24,7 +24,7 @@ read -r idle_ns idle_runs < <(bpf_line "$OUT/idle.err")
 target() { # name command...
 	local name=$1; shift
 	"$@" & local pid=$!
-	sleep 0.5
+	sleep ${WAIT:-0.5}
 	cp "/proc/$pid/maps" "$OUT/$name.maps"
 	python3 tables.py "$pid" "$OUT/$name.tab" 2> "$OUT/$name.tables"
 	gdb -batch -ex bt -p "$pid" > "$OUT/$name.gdb" 2>/dev/null || true
@@ -47,4 +47,8 @@ target() { # name command...
 }
 
 target chain ./chain
+target chain-read ./chain read
+target chain-thread ./chain thread
+# the handler starts after 1 s: target() waits 0.5 s, so wait 1 s more first
+WAIT=1.5 target chain-signal ./chain signal
 target python3.11 /usr/bin/python3.11 -c 'while True: pass'

@@ -37,9 +37,19 @@ def main():
         stacks.append((count, flags, [int(x, 16) for x in p[3:3 + depth]]))
     where = {}  # addr -> (path, vaddr)
     per_file = collections.defaultdict(set)
+    def lookup_addr(frames, i):
+        f = frames[i]
+        # exact pcs as is; return addresses at ra - 1, except the signal
+        # trampoline's (__restore_rt, right before an exact, signal-restored pc):
+        # its FDE starts one byte early, but its symbol does not.
+        if f & EXACT or (i + 1 < len(frames) and frames[i + 1] & EXACT):
+            return f & ~EXACT
+        return f - 1
+
     for _, _, frames in stacks:
-        for f in frames:
-            a = f & ~EXACT if f & EXACT else f - 1
+        for i, f in enumerate(frames):
+            a = lookup_addr(frames, i)
+            f = (f, a)
             for s, e, off, path in maps:
                 if s <= a < e and path.startswith("/"):
                     for p_off, p_vaddr, p_filesz in pt_loads(path):
@@ -57,10 +67,11 @@ def main():
         for i, v in enumerate(vs):
             names[(path, v)] = out[2 * i] if 2 * i < len(out) else "??"
 
-    def sym(f):
+    def sym(frames, i):
+        f = (frames[i], lookup_addr(frames, i))
         w = where.get(f)
         if not w:
-            return "[unknown %x]" % (f & ~EXACT)
+            return "[unknown %x]" % (f[0] & ~EXACT)
         n = names.get(w, "??")
         return n if n != "??" else "[%s+%x]" % (w[0].rsplit("/", 1)[-1], w[1])
 
@@ -69,7 +80,7 @@ def main():
     depths = []
     chains = collections.Counter()
     for count, flags, frames in stacks:
-        chain = tuple(sym(f) for f in frames)
+        chain = tuple(sym(frames, i) for i in range(len(frames)))
         roots[chain[-1] if chain else "-"] += count
         depths += [len(frames)] * count
         chains[chain] += count
@@ -90,9 +101,15 @@ def main():
                 ok = False
                 break
             mine = frames[n] & ~EXACT
-            same = (n == 0 and sym(frames[0]) == func) or (addr and int(addr, 16) == mine)
+            name = sym(frames, n)
+            if func == "<signal":  # gdb's "<signal handler called>": the trampoline, before an exact pc
+                same = n + 1 < len(frames) and bool(frames[n + 1] & EXACT)
+            elif not addr:  # gdb prints no address at the start of a line (an exact pc): compare names
+                same = name == func
+            else:
+                same = int(addr, 16) == mine
             ok = ok and same
-            print(f"  #{n:<3} gdb {addr or '-':>16} {func:<32} agent {mine:16x} {sym(frames[n]):<32} {'ok' if same else 'DIFFERENT'}")
+            print(f"  #{n:<3} gdb {addr or '-':>16} {func:<32} agent {mine:16x} {name:<32} {'ok' if same else 'DIFFERENT'}")
         print("vs gdb: " + ("IDENTICAL" if ok else "DIFFERENT") +
               f" ({len(gdb)} gdb frames; the agent goes on to {len(frames)})")
 

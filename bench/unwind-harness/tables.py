@@ -77,7 +77,7 @@ def file_rows(path, stats):
         if parts and parts[0] == "LOC":
             cur["cols"] = parts[1:]
             continue
-        if len(parts) >= 2 and re.fullmatch(r"[0-9a-f]{8,16}", parts[0]) and cur["cols"]:
+        if len(parts) >= 2 and re.fullmatch(r"[0-9a-f]{16}", parts[0]) and cur["cols"]:
             cur["rows"].append((int(parts[0], 16), dict(zip(cur["cols"], parts[1:]))))
     rows = []  # (vaddr, rule or None)
     for f in sorted(fdes, key=lambda f: f["lo"]):
