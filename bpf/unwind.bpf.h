@@ -343,6 +343,17 @@ static __always_inline int unwind_table_step(struct unwind_walk *st, struct unwi
 	 * left through a SIGNAL rule, which is not checked). */
 	if (cfa <= sp)
 		return UNWIND_END_BAD;
+	if (rule->fp_kind == UNWIND_FP_SAVED && rule->fp_offset == -16) {
+		/* `push %rbp` first thing: rbp and the return address side by side,
+		 * one read (each bpf_probe_read_user costs ~150 ns here). */
+		__u64 pair[2];
+		if (bpf_probe_read_user(pair, sizeof(pair), (void *)(cfa - 16)))
+			return UNWIND_END_FAULT;
+		st->bp = pair[0];
+		*ra = pair[1];
+		st->sp = cfa;
+		return UNWIND_CONTINUE;
+	}
 	if (bpf_probe_read_user(ra, sizeof(*ra), (void *)(cfa - 8)))
 		return UNWIND_END_FAULT;
 	if (rule->fp_kind == UNWIND_FP_SAVED) {
