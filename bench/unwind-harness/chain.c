@@ -2,7 +2,10 @@
  *   chain   (default) main -> chain1 -> ... -> chain6 -> leaf (a loop)
  *   read    main -> chain1 .. chain6 -> reader: read(/dev/zero) in a loop (samples in kernel mode)
  *   signal  main spins in spin(); a SIGALRM handler runs chain4 -> ... -> leaf (through __restore_rt)
- *   thread  a pthread runs chain1 -> ... -> leaf (its stack ends at clone3) */
+ *   thread  a pthread runs chain1 -> ... -> leaf (its stack ends at clone3)
+ *   sleep   main -> chain1 .. chain6 -> leaf: usleep(2 ms) in a loop (off-CPU stacks)
+ *   dns     main -> chain1 .. chain6 -> leaf: getaddrinfo("localhost") in a loop (call sites) */
+#include <netdb.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -11,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int mode_read;
+static int mode_read, mode_sleep, mode_dns;
 
 volatile unsigned long sink;
 
@@ -30,6 +33,14 @@ __attribute__((noinline)) unsigned long leaf(unsigned long n)
 {
 	if (mode_read)
 		return reader(n) + 1;
+	while (mode_sleep)
+		usleep(2000);
+	while (mode_dns) {
+		struct addrinfo *res;
+		if (getaddrinfo("localhost", "80", NULL, &res) == 0)
+			freeaddrinfo(res);
+		usleep(10000);
+	}
 	unsigned long x = n;
 	for (;;) {
 		for (unsigned long i = 0; i < 100000; i++)
@@ -88,6 +99,8 @@ int main(int argc, char **argv)
 		pthread_join(t, NULL);
 	} else {
 		mode_read = !strcmp(mode, "read");
+		mode_sleep = !strcmp(mode, "sleep");
+		mode_dns = !strcmp(mode, "dns");
 		sink = chain1(1);
 	}
 	printf("%lu\n", (unsigned long)sink);

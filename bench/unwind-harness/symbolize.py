@@ -91,8 +91,11 @@ def main():
     print("outermost frames:", dict(roots.most_common(6)))
     for chain, c in chains.most_common(top):
         print(f"{c:6d}  " + " <- ".join(chain))
-    if len(sys.argv) > 4:
-        gdb = re.findall(r"^#(\d+)\s+(?:0x([0-9a-f]+) in )?(\S+)", open(sys.argv[4]).read(), re.M)
+    if len(sys.argv) > 4 and stacks:
+        found = {}  # gdb prints frame #0 again when switching threads: first of each
+        for n, addr, func in re.findall(r"^#(\d+)\s+(?:0x([0-9a-f]+) in )?(\S+)", open(sys.argv[4]).read(), re.M):
+            found.setdefault(int(n), (n, addr, func))
+        gdb = [found[n] for n in sorted(found)]
         count, flags, frames = max(stacks, key=lambda s: s[0])
         ok = len(frames) >= len(gdb)
         for n, addr, func in gdb:
@@ -104,7 +107,7 @@ def main():
             name = sym(frames, n)
             if func == "<signal":  # gdb's "<signal handler called>": the trampoline, before an exact pc
                 same = n + 1 < len(frames) and bool(frames[n + 1] & EXACT)
-            elif not addr:  # gdb prints no address at the start of a line (an exact pc): compare names
+            elif not addr or n == 0:  # the leaf moves; no address at a line start: compare names
                 same = name == func
             else:
                 same = int(addr, 16) == mine

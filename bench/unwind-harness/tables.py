@@ -15,6 +15,9 @@ import re, subprocess, sys
 CFA_INVALID, CFA_RSP, CFA_RBP, CFA_DEREF_RSP, CFA_DEREF_RBP, CFA_PLT, CFA_SIGNAL, CFA_STOP = range(8)
 FP_UNCHANGED, FP_SAVED = 0, 1
 MAP_TABLE, MAP_FP = 0, 1
+import os
+SHIFT = int(os.environ.get("UNWIND_PAGE_SHIFT") or re.search(r"#define UNWIND_PAGE_SHIFT (\d+)", open(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../bpf/unwind.h")).read()).group(1))
 
 
 def sections(path):
@@ -129,15 +132,15 @@ def main():
         if path not in files:
             r = file_rows(path, stats)
             first, first_page = len(rows), len(pages)
-            base = (r[0][0] & ~0xfff) if r else 0
+            base = (r[0][0] & ~((1 << SHIFT) - 1)) if r else 0
             for loc, rule in r:
                 if rule not in rules:
                     rules[rule] = len(rules)
                 rows.append((loc - base, rules[rule]))
-            npages = ((r[-1][0] - base) >> 12) + 1 if r else 0
+            npages = ((r[-1][0] - base) >> SHIFT) + 1 if r else 0
             j = 0
             for page in range(npages):  # last row at or before the page start
-                while j + 1 < len(r) and r[j + 1][0] - base <= page << 12:
+                while j + 1 < len(r) and r[j + 1][0] - base <= page << SHIFT:
                     j += 1
                 pages.append(j)
             files[path] = (len(files) + 1, first, len(r), base, first_page, npages)
