@@ -36,7 +36,10 @@
  *                 instead of the whole file (~17 steps): the rows are cold in
  *                 the cache at every sample and each step is a miss (measured
  *                 here: a python3.11 walk of 11 frames took 9.9 us cold, 2.6 us
- *                 warm, searching whole files). Cost: 4 B per 4 KiB of text.
+ *                 warm, searching whole files; with pages the difference was
+ *                 within this machine's noise: 1 KiB or 256 B granules did not
+ *                 help measurably either). Cost: 8 B (a u32 in an array
+ *                 slot) per 4 KiB of text.
  *                 Choose vaddr_base = the first row's address rounded down to
  *                 4 KiB so that pages start at the text.
  *  unwind_processes HASH (no prealloc) u32 pid (tgid) -> struct unwind_process.
@@ -88,18 +91,26 @@ enum unwinder_kind {
 
 /* Default sizes the agent gives the maps when unwinder = dwarf (the BPF
  * objects declare them with 1 entry so that unwinder = fp costs nothing).
- * Memory: rows 2^20 * 8 B = 8 MiB, rules 65536 * 16 B = 1 MiB, files
- * 8192 * 24 B = 192 KiB, pages 2^18 * 4 B = 1 MiB (arrays, preallocated);
- * user_stacks 8192 * (1024 B + ~48 B element overhead) = 8.4 MiB, and as
- * much for offcpu_user_stacks (preallocated: written from perf / scheduler
- * context); processes 8 KiB per live process, no prealloc (1024 processes =
- * 8 MiB at most). Total <= 35 MiB; 27 MiB + 8 KiB per described process. */
+ * Memory (bytes_memlock measured on 6.18 with these sizes):
+ *   unwind_rows     2^20 * 8 B                        8.00 MiB  array
+ *   unwind_rules    65536 * 16 B                      1.00 MiB  array
+ *   unwind_files    8192 * 24 B                       0.19 MiB  array
+ *   unwind_pages    2^17 * 8 B (u32 rounded up to 8)  1.00 MiB  array
+ *   user_stacks     8192 * (1024 B + element)         8.57 MiB  hash, preallocated (written in perf context)
+ *   offcpu_user_stacks 4096 * ...                     4.3 MiB   hash, preallocated
+ *   unwind_processes 8 KiB per described process, no prealloc (1024 = 8 MiB at most)
+ *   unwind_stats, unwind_scratch (per object)         < 0.1 MiB
+ * Total 23 MiB + 8 KiB per described process, on top of today's maps; the
+ * kernel stack maps (stacks, offcpu_stacks: 16.25 MiB each at 16384) then
+ * hold kernel stacks and the user stacks of undescribed processes only, so
+ * the agent may halve them in dwarf mode to stay within 64 MiB. */
 #define UNWIND_DEFAULT_ROWS (1u << 20)
 #define UNWIND_DEFAULT_RULES 65536
 #define UNWIND_DEFAULT_FILES 8192
-#define UNWIND_DEFAULT_PAGES (1u << 18) /* 1 GiB of text */
+#define UNWIND_DEFAULT_PAGES (1u << 17) /* 512 MiB of text */
 #define UNWIND_DEFAULT_PROCESSES 1024
 #define UNWIND_DEFAULT_USER_STACKS 8192
+#define UNWIND_DEFAULT_OFFCPU_USER_STACKS 4096
 
 /* How the canonical frame address (the caller's rsp) is computed. */
 enum unwind_cfa_kind {

@@ -161,7 +161,7 @@ static int run_offcpu(struct profile_bpf *creator, unsigned pid, int seconds)
 		return 1;
 	skel->rodata->unwinder = UNWINDER_DWARF;
 	skel->rodata->filter_by_pid = true;
-	bpf_map__set_max_entries(skel->maps.offcpu_user_stacks, UNWIND_DEFAULT_USER_STACKS);
+	bpf_map__set_max_entries(skel->maps.offcpu_user_stacks, UNWIND_DEFAULT_OFFCPU_USER_STACKS);
 	bpf_program__set_autoload(skel->progs.offcpu_switch_raw, false);
 	bpf_program__set_autoload(skel->progs.offcpu_task_exit_raw, false);
 	if (offcpu_bpf__load(skel) || offcpu_bpf__attach(skel)) {

@@ -39,8 +39,10 @@ static void size_maps(struct bpf_object *obj, bool dwarf)
 			bpf_map__set_max_entries(map, UNWIND_DEFAULT_PAGES);
 		else if (!strcmp(name, "unwind_processes"))
 			bpf_map__set_max_entries(map, UNWIND_DEFAULT_PROCESSES);
-		else if (!strcmp(name, "user_stacks") || !strcmp(name, "offcpu_user_stacks"))
+		else if (!strcmp(name, "user_stacks"))
 			bpf_map__set_max_entries(map, UNWIND_DEFAULT_USER_STACKS);
+		else if (!strcmp(name, "offcpu_user_stacks"))
+			bpf_map__set_max_entries(map, UNWIND_DEFAULT_OFFCPU_USER_STACKS);
 	}
 }
 
