@@ -122,7 +122,7 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u6
 	if (start.kernel_stack_id < 0 && start.kernel_stack_id != -14)
 		stat_inc(&offcpu_stats, PROFILE_STAT_KERNEL_STACK_LOST);
 	/* -EFAULT means "no user stack": expected of kernel threads, a loss for anyone else. */
-	if (start.user_stack_id < 0 && (start.user_stack_id != -14 || !(flags & PF_KTHREAD)))
+	if (start.user_stack_id < 0 && !start.user_stack_hash && (start.user_stack_id != -14 || !(flags & PF_KTHREAD)))
 		stat_inc(&offcpu_stats, PROFILE_STAT_USER_STACK_LOST);
 	if (bpf_map_update_elem(&offcpu_starts, &tid, &start, BPF_ANY) < 0)
 		stat_inc(&offcpu_stats, PROFILE_STAT_MAP_FULL);

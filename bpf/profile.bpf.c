@@ -93,7 +93,7 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 	 * other error means the stack was lost (bucket collision, map full). */
 	if (key.kernel_stack_id < 0 && key.kernel_stack_id != -14)
 		stat_inc(&profile_stats, PROFILE_STAT_KERNEL_STACK_LOST);
-	if (key.user_stack_id < 0 && key.user_stack_id != -14)
+	if (key.user_stack_id < 0 && key.user_stack_id != -14 && !key.user_stack_hash)
 		stat_inc(&profile_stats, PROFILE_STAT_USER_STACK_LOST);
 
 	key.span_id = current_span(tid, bpf_ktime_get_ns());
