@@ -4,7 +4,8 @@
  *   signal  main spins in spin(); a SIGALRM handler runs chain4 -> ... -> leaf (through __restore_rt)
  *   thread  a pthread runs chain1 -> ... -> leaf (its stack ends at clone3)
  *   sleep   main -> chain1 .. chain6 -> leaf: usleep(2 ms) in a loop (off-CPU stacks)
- *   dns     main -> chain1 .. chain6 -> leaf: getaddrinfo("localhost") in a loop (call sites) */
+ *   dns     main -> chain1 .. chain6 -> leaf: getaddrinfo("localhost") in a loop (call sites)
+ *   deep    main -> deep x 200 -> leaf (more frames than UNWIND_MAX_DEPTH: truncated) */
 #include <netdb.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -69,6 +70,14 @@ LEVEL(chain3, chain4)
 LEVEL(chain2, chain3)
 LEVEL(chain1, chain2)
 
+__attribute__((noinline)) unsigned long deep(unsigned long n)
+{
+	volatile char pad[24];
+	pad[n & 7] = (char)n;
+	unsigned long r = n ? deep(n - 1) : leaf(n);
+	return r + pad[1];
+}
+
 static void on_alarm(int sig)
 {
 	sink = chain4(sig);
@@ -93,6 +102,8 @@ int main(int argc, char **argv)
 		signal(SIGALRM, on_alarm);
 		alarm(1);
 		spin();
+	} else if (!strcmp(mode, "deep")) {
+		sink = deep(200);
 	} else if (!strcmp(mode, "thread")) {
 		pthread_t t;
 		pthread_create(&t, NULL, thread_main, (void *)1);

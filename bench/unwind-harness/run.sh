@@ -45,6 +45,7 @@ target chain ./chain
 target chain-read ./chain read
 GDB_THREAD=2 target chain-thread ./chain thread
 WAIT=1.5 target chain-signal ./chain signal # the handler starts after 1 s
+MODES=dwarf target chain-deep ./chain deep # 200 + 8 frames: cut at 127, flagged truncated
 MODES=offcpu target chain-sleep ./chain sleep
 MODES=callsite target chain-dns ./chain dns
 target python3.11 /usr/bin/python3.11 -c 'while True: pass'
