@@ -10,6 +10,7 @@
 #include "maps.bpf.h"
 #include "span.bpf.h"
 #include "hist.bpf.h"
+#include "unwind.bpf.h"
 
 const volatile bool filter_by_pid = false;
 /* Call-site records each CPU may send per second; later events still count. */
@@ -71,6 +72,24 @@ static __always_inline void send_call_site(struct pt_regs *ctx, const struct thr
 	record->span_id = span->span_id;
 	record->pid = pid;
 	record->tid = tid;
+	if (unwinder == UNWINDER_DWARF) {
+		/* At the probed function's entry: its pc (exact) and the return address at rsp
+		 * are found like any other frame, so the walk starts at first = 0. */
+		struct unwind_regs regs = { .ip = PT_REGS_IP(ctx), .sp = PT_REGS_SP(ctx), .bp = PT_REGS_FP(ctx) };
+		struct unwind_walk *walked = unwind_user_stack(&regs, pid, UNWIND_SOURCE_CALL_SITE, EVENT_STACK_DEPTH);
+		if (walked) {
+			__u32 depth = walked->stack.depth;
+			if (depth == 0 || bpf_probe_read_kernel(record->stack, sizeof(record->stack), walked->stack.frames)) {
+				unwind_stat(UNWIND_SOURCE_CALL_SITE, UNWIND_STAT_STORE_FAILED);
+				bpf_ringbuf_discard(record, 0);
+				return;
+			}
+			record->first = 0;
+			record->depth = depth < EVENT_STACK_DEPTH ? depth : EVENT_STACK_DEPTH;
+			bpf_ringbuf_submit(record, 0);
+			return;
+		}
+	}
 	long bytes = bpf_get_stack(ctx, &record->stack[1], sizeof(record->stack) - sizeof(__u64), BPF_F_USER_STACK);
 	if (bytes <= 0) {
 		bpf_ringbuf_discard(record, 0);

@@ -10,6 +10,7 @@
 #include "profile.h"
 #include "maps.bpf.h"
 #include "span.bpf.h"
+#include "unwind.bpf.h"
 
 #define PF_EXITING 0x00000004
 #define PF_KTHREAD 0x00200000
@@ -26,6 +27,7 @@ struct offcpu_start {
 	__u64 start_ns;
 	__u64 span_id;
 	__u64 span_start_ns;
+	__u64 user_stack_hash; /* unwinder = dwarf: key in offcpu_user_stacks, else 0 */
 	__s32 user_stack_id;
 	__s32 kernel_stack_id;
 	__u32 pid;
@@ -61,6 +63,16 @@ struct {
 	__uint(value_size, PROFILE_MAX_STACK_DEPTH * sizeof(__u64));
 } offcpu_stacks SEC(".maps");
 
+/* Table-unwound user stacks (unwinder = dwarf): like offcpu_stacks, valid
+ * across drains (a stack is taken at switch-out, counted at switch-in), so
+ * not shared with the CPU sampler's user_stacks, which is cleared per drain. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1); /* UNWIND_DEFAULT_USER_STACKS when unwinder = dwarf */
+	__type(key, __u64);
+	__type(value, struct unwind_stack);
+} offcpu_user_stacks SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, PROFILE_STAT_COUNT);
@@ -90,12 +102,27 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u6
 	}
 	/* prev is still `current` here: the stacks are those of the blocking thread. */
 	start.kernel_stack_id = bpf_get_stackid(ctx, &offcpu_stacks, 0);
-	start.user_stack_id = bpf_get_stackid(ctx, &offcpu_stacks, BPF_F_USER_STACK);
+	struct unwind_walk *walked = NULL;
+	if (unwinder == UNWINDER_DWARF) {
+		/* The registers the thread entered the kernel with (its syscall, or the
+		 * interrupt that preempted it). */
+		struct unwind_regs regs;
+		if (unwind_regs_of_current_task(&regs))
+			walked = unwind_user_stack(&regs, pid, UNWIND_SOURCE_OFFCPU, UNWIND_MAX_DEPTH);
+		else
+			unwind_stat(UNWIND_SOURCE_OFFCPU, UNWIND_STAT_NO_USER_REGS);
+	}
+	if (walked) {
+		start.user_stack_hash = unwind_store_stack(&offcpu_user_stacks, walked);
+		start.user_stack_id = start.user_stack_hash ? -1 : -12 /* ENOMEM: lost, counted below */;
+	} else {
+		start.user_stack_id = bpf_get_stackid(ctx, &offcpu_stacks, BPF_F_USER_STACK);
+	}
 	bpf_get_current_comm(&start.comm, sizeof(start.comm));
 	if (start.kernel_stack_id < 0 && start.kernel_stack_id != -14)
 		stat_inc(&offcpu_stats, PROFILE_STAT_KERNEL_STACK_LOST);
 	/* -EFAULT means "no user stack": expected of kernel threads, a loss for anyone else. */
-	if (start.user_stack_id < 0 && (start.user_stack_id != -14 || !(flags & PF_KTHREAD)))
+	if (start.user_stack_id < 0 && !start.user_stack_hash && (start.user_stack_id != -14 || !(flags & PF_KTHREAD)))
 		stat_inc(&offcpu_stats, PROFILE_STAT_USER_STACK_LOST);
 	if (bpf_map_update_elem(&offcpu_starts, &tid, &start, BPF_ANY) < 0)
 		stat_inc(&offcpu_stats, PROFILE_STAT_MAP_FULL);
@@ -113,6 +140,7 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 	key.tid = tid;
 	key.user_stack_id = start->user_stack_id;
 	key.kernel_stack_id = start->kernel_stack_id;
+	key.user_stack_hash = start->user_stack_hash;
 	if (start->span_id && now - start->span_start_ns >= offcpu_span_min_ns && take_rate_budget(&offcpu_span_budget, span_rate_per_cpu, now))
 		key.span_id = start->span_id;
 	__builtin_memcpy(key.comm, start->comm, sizeof(key.comm));

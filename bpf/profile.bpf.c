@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /* CPU sampling: runs on a CPU-clock perf event on every online CPU and counts
  * (process, thread, user stack, kernel stack, span) in `counts`. Stacks are
- * walked by the kernel with frame pointers (bpf_get_stackid). */
+ * walked by the kernel with frame pointers (bpf_get_stackid), user stacks by
+ * the table unwinder instead when unwinder = dwarf (unwind.bpf.h) and the
+ * agent described the process. This object creates the unwinder's shared maps. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "profile.h"
 #include "span.bpf.h"
 #include "maps.bpf.h"
+#include "unwind.bpf.h"
 
 #define PF_KTHREAD 0x00200000 /* include/linux/sched.h */
 
@@ -29,6 +32,14 @@ struct {
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, PROFILE_MAX_STACK_DEPTH * sizeof(__u64));
 } stacks SEC(".maps");
+
+/* Table-unwound user stacks (unwinder = dwarf), cleared by the agent like `stacks`. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1); /* UNWIND_DEFAULT_USER_STACKS when unwinder = dwarf */
+	__type(key, __u64);
+	__type(value, struct unwind_stack);
+} user_stacks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -64,12 +75,25 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 	bpf_get_current_comm(&key.comm, sizeof(key.comm));
 
 	key.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
-	key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	struct unwind_regs regs;
+	struct unwind_walk *walked = NULL;
+	if (unwinder == UNWINDER_DWARF) {
+		if (unwind_regs_of_perf_sample(ctx, &regs))
+			walked = unwind_user_stack(&regs, pid, UNWIND_SOURCE_CPU, UNWIND_MAX_DEPTH);
+		else
+			unwind_stat(UNWIND_SOURCE_CPU, UNWIND_STAT_NO_USER_REGS);
+	}
+	if (walked) {
+		key.user_stack_hash = unwind_store_stack(&user_stacks, walked);
+		key.user_stack_id = key.user_stack_hash ? -1 : -12 /* ENOMEM: lost, counted below */;
+	} else {
+		key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	}
 	/* -EFAULT means "no such stack here" (user mode / kernel thread); any
 	 * other error means the stack was lost (bucket collision, map full). */
 	if (key.kernel_stack_id < 0 && key.kernel_stack_id != -14)
 		stat_inc(&profile_stats, PROFILE_STAT_KERNEL_STACK_LOST);
-	if (key.user_stack_id < 0 && key.user_stack_id != -14)
+	if (key.user_stack_id < 0 && key.user_stack_id != -14 && !key.user_stack_hash)
 		stat_inc(&profile_stats, PROFILE_STAT_USER_STACK_LOST);
 
 	key.span_id = current_span(tid, bpf_ktime_get_ns());

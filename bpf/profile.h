@@ -10,7 +10,11 @@
 /* Aggregation key of one CPU sample. A negative stack id means "no stack"
  * (e.g. -EFAULT: no user stack for a kernel thread, no kernel stack when the
  * sample hit user mode). span_id is the thread's current traced event (0 = none),
- * which links latency exemplars to the profile taken during that event. */
+ * which links latency exemplars to the profile taken during that event.
+ * user_stack_hash (unwinder = dwarf only, else 0): key of the table-unwound
+ * user stack in user_stacks / offcpu_user_stacks (struct unwind_stack); when
+ * set, user_stack_id is -1. When 0, the user stack is user_stack_id's (the
+ * kernel's frame-pointer walk: processes the tables do not describe). */
 struct profile_key {
 	__u32 pid;            /* thread group id, i.e. the process */
 	__u32 tid;            /* thread id */
@@ -18,6 +22,7 @@ struct profile_key {
 	__s32 kernel_stack_id;
 	__u64 span_id;
 	char comm[PROFILE_COMM_LEN];
+	__u64 user_stack_hash;
 };
 
 /* Indexes of the per-CPU `profile_stats` counters. */
