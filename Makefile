@@ -29,7 +29,7 @@ FIX_CFLAGS := -O2 -g0 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
 FIXTURES := $(FIX)/cpu_split $(FIX)/read_loop $(FIX)/libfixture.so $(FIX)/libfixture_stripped.so \
 	$(FIX)/symbols_pie $(FIX)/symbols_nopie $(FIX)/symbols_dynsym $(FIX)/symbols_buildid_debug \
 	$(FIX)/symbols_debuglink $(FIX)/cpp_names $(FIX)/sleeper $(FIX)/pipe_block $(FIX)/dns_lookup $(FIX)/churn_child \
-	$(FIX)/unwind_target $(FIX)/unwind_target_debug_frame
+	$(FIX)/unwind_target $(FIX)/unwind_target_debug_frame $(FIX)/libunwind_hop.so $(FIX)/unwind_scenarios
 
 .SECONDARY:
 .PHONY: build bpf fixtures agent test unit-tests run setup clean proto bench fuzz soak check-sanitizers
@@ -123,6 +123,17 @@ $(FIX)/symbols_debuglink: Fixtures/symbols.c
 	objcopy --add-gnu-debuglink=$(FIX)/.debug/symbols_debuglink.debug $@
 
 # No frame pointers, as distributions build: the unwind-table rows are compared with readelf's.
+# Known stacks without frame pointers anywhere (the program and a library it calls through a
+# lazy PLT), compared with gdb by UnwindingTests.
+NOFP_CFLAGS := -O2 -g0 -fomit-frame-pointer -fasynchronous-unwind-tables
+$(FIX)/libunwind_hop.so: Fixtures/unwind_hop.c
+	@mkdir -p $(FIX)
+	$(GCC) $(NOFP_CFLAGS) -fPIC -shared -Wl,--build-id -o $@ $<
+
+$(FIX)/unwind_scenarios: Fixtures/unwind_scenarios.c $(FIX)/libunwind_hop.so
+	@mkdir -p $(FIX)
+	$(GCC) $(NOFP_CFLAGS) -pthread -Wl,--build-id -Wl,-z,lazy -o $@ $< -L$(FIX) -lunwind_hop -Wl,-rpath,$(abspath $(FIX))
+
 $(FIX)/unwind_target: Fixtures/unwind_target.c
 	@mkdir -p $(FIX)
 	$(GCC) -O2 -g0 -fomit-frame-pointer -fasynchronous-unwind-tables -Wl,--build-id -o $@ $<

@@ -50,6 +50,9 @@ public struct BPFLoadContext: Sendable {
         self.maps = maps
         self.btfPath = btfPath
     }
+
+    /// The rodata `unwinder` of objects that walk user stacks (`enum unwinder_kind`).
+    var unwinderKind: UInt32 { maps.hasUnwindTables ? UInt32(UNWINDER_DWARF.rawValue) : UInt32(UNWINDER_FP.rawValue) }
 }
 
 /// One loaded BPF object and the links of its attached programs; destroying it

@@ -49,7 +49,8 @@ public final class ContinuousProfiler: @unchecked Sendable {
             report("profiler-agent: warning: \(capability.name) is missing: \(effect)")
         }
         sampling.programStatistics = true
-        context = BPFLoadContext(maps: try SharedBPFMaps(pids: sampling.pids), btfPath: sampling.btfPath)
+        let tables = try StackSources.usesUnwindTables(sampling.unwinder, report: report)
+        context = BPFLoadContext(maps: try SharedBPFMaps(pids: sampling.pids, unwindTables: tables), btfPath: sampling.btfPath)
         source = StackSources.make(sampling, context: context)
         tracers = EventTracers(report: report)
         symbolization = StackSymbolization(symbolizer: Symbolizer(options: options.symbolizer))
@@ -206,13 +207,14 @@ public final class ContinuousProfiler: @unchecked Sendable {
     }
 
     private func updateStatus() {
-        let statistics = source.statistics(), programs = source.programStatistics()
+        let statistics = source.statistics(), programs = source.programStatistics(), unwinding = source.unwindStatus()
         let symbolizer = symbolization.symbolizer
         symbolizer.binaries.evict(unusedFor: Self.binaryIdleSeconds)
         let cache = symbolizer.binaries.statistics, tracked = metadata.cachedProcesses
         state.withLock {
             $0.statistics = statistics
             $0.programs = programs
+            $0.unwinding = unwinding
             $0.symbolCache = cache
             $0.trackedProcesses = tracked
         }

@@ -40,4 +40,6 @@ public struct ProfilerStatus: Sendable {
     /// Each requested tracer: how it attached ("tp_btf", "raw_tp") or why it could not.
     public var tracers: [TracerKind: Result<AttachVariant, AgentError>] = [:]
     public var offCPUStatistics = SamplingStatistics()
+    /// The user-stack unwinder: mode, counters by reason, tables loaded.
+    public var unwinding = UnwindStatus()
 }

@@ -54,14 +54,14 @@ public final class Recorder {
         sampling.pids = try Preflight.check(btfPath: sampling.btfPath, pids: sampling.pids)
         Preflight.raiseOpenFileLimit()
         Preflight.limitHeapRetention()
-        let context = BPFLoadContext(maps: try SharedBPFMaps(pids: sampling.pids), btfPath: sampling.btfPath)
+        let tables = try StackSources.usesUnwindTables(sampling.unwinder, report: log)
+        let context = BPFLoadContext(maps: try SharedBPFMaps(pids: sampling.pids, unwindTables: tables), btfPath: sampling.btfPath)
         let source = StackSources.make(sampling, context: context)
         let symbolization = StackSymbolization(symbolizer: Symbolizer(options: options.symbolizer))
+        try source.start()  // with unwind tables, describes the processes first
+        defer { source.stop() }
         let startNanos = Int64(Date().timeIntervalSince1970 * 1e9)
         let clockStart = DispatchTime.now().uptimeNanoseconds
-
-        try source.start()
-        defer { source.stop() }
 
         var samples: [StackSample] = []
         var nextDrain = options.drainInterval

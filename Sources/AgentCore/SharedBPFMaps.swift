@@ -8,28 +8,58 @@ import Foundation
 public final class SharedBPFMaps: @unchecked Sendable {
     /// Map name → fd, for the maps objects adopt by name.
     private var fds: [String: Int32] = [:]
+    private var capacities: [String: UInt32] = [:]
     /// Whether the programs skip processes outside `target_pids`.
     public let filterByPID: Bool
+    /// Whether the table unwinder's maps exist (`bpf/unwind.bpf.h`: tables, processes, counters).
+    public let hasUnwindTables: Bool
 
-    /// Creates the maps and fills the process filter. Throws with nothing left open.
-    public init(pids: [Int32]) throws(AgentError) {
+    private struct Definition {
+        var name: String
+        var type: bpf_map_type
+        var value: Int
+        var entries: UInt32
+        var flags: UInt32 = 0
+    }
+
+    /// Creates the maps and fills the process filter; with `unwindTables`, also
+    /// the table unwinder's (sized by `UNWIND_DEFAULT_*`). Throws with nothing left open.
+    public init(pids: [Int32], unwindTables: Bool = false) throws(AgentError) {
         filterByPID = !pids.isEmpty
+        hasUnwindTables = unwindTables
         let sizes = MapSizeOverrides.requested
-        let definitions: [(name: String, type: bpf_map_type, value: Int, entries: UInt32)] = [
-            ("target_pids", BPF_MAP_TYPE_HASH, MemoryLayout<UInt8>.size, 1024),
+        var definitions = [
+            Definition(name: "target_pids", type: BPF_MAP_TYPE_HASH, value: MemoryLayout<UInt8>.size, entries: 1024),
             // LRU: threads that vanished cannot fill them up.
-            ("syscall_spans", BPF_MAP_TYPE_LRU_HASH, MemoryLayout<thread_span>.size, 65536),
-            ("event_spans", BPF_MAP_TYPE_LRU_HASH, MemoryLayout<thread_span>.size, 16384),
+            Definition(name: "syscall_spans", type: BPF_MAP_TYPE_LRU_HASH, value: MemoryLayout<thread_span>.size, entries: 65536),
+            Definition(name: "event_spans", type: BPF_MAP_TYPE_LRU_HASH, value: MemoryLayout<thread_span>.size, entries: 16384),
         ]
+        if unwindTables {
+            definitions += [
+                Definition(name: "unwind_rows", type: BPF_MAP_TYPE_ARRAY, value: MemoryLayout<unwind_row>.size, entries: UNWIND_DEFAULT_ROWS),
+                Definition(name: "unwind_rules", type: BPF_MAP_TYPE_ARRAY, value: MemoryLayout<unwind_rule>.size, entries: UInt32(UNWIND_DEFAULT_RULES)),
+                Definition(name: "unwind_files", type: BPF_MAP_TYPE_ARRAY, value: MemoryLayout<unwind_file>.size, entries: UInt32(UNWIND_DEFAULT_FILES)),
+                Definition(name: "unwind_pages", type: BPF_MAP_TYPE_ARRAY, value: MemoryLayout<UInt32>.size, entries: UNWIND_DEFAULT_PAGES),
+                // 8 KiB values: pay only for the processes described.
+                Definition(name: "unwind_processes", type: BPF_MAP_TYPE_HASH, value: MemoryLayout<unwind_process>.size,
+                           entries: UInt32(UNWIND_DEFAULT_PROCESSES), flags: UInt32(BPF_F_NO_PREALLOC)),
+                Definition(name: "unwind_stats", type: BPF_MAP_TYPE_PERCPU_ARRAY, value: MemoryLayout<UInt64>.size,
+                           entries: UInt32(UNWIND_SOURCE_COUNT.rawValue * UNWIND_STAT_COUNT.rawValue)),
+            ]
+        }
         for map in definitions {
-            let fd = bpf_map_create(map.type, map.name, UInt32(MemoryLayout<UInt32>.size), UInt32(map.value),
-                                    sizes[map.name] ?? map.entries, nil)
+            var options = bpf_map_create_opts()
+            options.sz = MemoryLayout<bpf_map_create_opts>.size
+            options.map_flags = map.flags
+            let entries = sizes[map.name] ?? map.entries
+            let fd = bpf_map_create(map.type, map.name, UInt32(MemoryLayout<UInt32>.size), UInt32(map.value), entries, &options)
             guard fd >= 0 else {
                 let reason = errnoText(errno)
                 close()
                 throw .bpfLoadFailed(object: "shared maps", reason: "cannot create map \(map.name): \(reason)", verifierLog: [])
             }
             fds[map.name] = fd
+            capacities[map.name] = entries
         }
         var one: UInt8 = 1
         for var pid in pids where bpf_map_update_elem(fds["target_pids"] ?? -1, &pid, &one, UInt64(BPF_ANY)) != 0 {
@@ -51,6 +81,12 @@ public final class SharedBPFMaps: @unchecked Sendable {
             }
         }
     }
+
+    /// The fd of a shared map (-1 when there is none of that name).
+    func fd(of name: String) -> Int32 { fds[name] ?? -1 }
+
+    /// Entries of a shared map (0 when there is none of that name).
+    func capacity(of name: String) -> UInt32 { capacities[name] ?? 0 }
 
     /// Closes the maps (programs that adopted them keep their own references).
     public func close() {

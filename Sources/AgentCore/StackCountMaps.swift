@@ -18,14 +18,18 @@ struct StackCountMaps {
 
     let counts: Int32
     let stacks: Int32
+    /// Table-unwound user stacks (`struct unwind_stack` by hash); -1 without the table unwinder.
+    var userStacks: Int32 = -1
     let capacity: Int
     let stackCapacity: Int
+    var userStackCapacity = 0
     let clearing: Clearing
     let name: String
 
     /// Stack ids seen since the stack map was last cleared.
     struct Usage {
         var ids: Set<Int32> = []
+        var hashes: Set<UInt64> = []
         var clears: UInt64 = 0
     }
 
@@ -47,25 +51,54 @@ struct StackCountMaps {
             cache[id] = addresses
             return addresses
         }
+        var unwound: [UInt64: [RawFrame]] = [:]
+        var walked = unwind_stack()
+        func userStack(_ hash: UInt64) -> [RawFrame] {
+            if let known = unwound[hash] { return known }
+            var key = hash
+            var frames: [RawFrame] = []
+            if userStacks >= 0, bpf_map_lookup_elem(userStacks, &key, &walked) == 0 {
+                frames = Self.frames(of: walked)
+            } else {
+                missing += 1
+            }
+            unwound[hash] = frames
+            return frames
+        }
         var result: [RawStack] = []
         result.reserveCapacity(entries.count)
         for (key, value) in entries {
-            result.append(RawStack(
-                pid: Int32(bitPattern: key.pid), tid: Int32(bitPattern: key.tid), comm: commString(key.comm),
-                spanID: key.span_id, user: stack(key.user_stack_id), kernel: stack(key.kernel_stack_id), count: value))
+            let kernel = stack(key.kernel_stack_id).map(RawFrame.kernel)
+            let user: [RawFrame]
+            if key.user_stack_hash != 0 {
+                user = userStack(key.user_stack_hash)
+            } else {
+                user = stack(key.user_stack_id).enumerated().map { RawFrame.native($1, returnAddress: $0 > 0) }
+            }
+            result.append(RawStack(pid: Int32(bitPattern: key.pid), tid: Int32(bitPattern: key.tid), comm: commString(key.comm),
+                                   spanID: key.span_id, frames: kernel + user, count: value))
         }
         if clearing == .afterEachDrain {
             for id in cache.keys {
                 var key = UInt32(id)
                 bpf_map_delete_elem(stacks, &key)
             }
+            for hash in unwound.keys {
+                var key = hash
+                bpf_map_delete_elem(userStacks, &key)
+            }
             return result
         }
+        usage.hashes.formUnion(unwound.keys)
         usage.ids.formUnion(cache.keys.filter { $0 >= 0 })
         if usage.ids.count * 4 >= stackCapacity {
             clearStacks()
             usage.ids.removeAll(keepingCapacity: true)
             usage.clears += 1
+        }
+        if userStacks >= 0, usage.hashes.count * 4 >= userStackCapacity {
+            for var hash in hashMapKeys(userStacks, zero: UInt64(0), limit: userStackCapacity + 1) { bpf_map_delete_elem(userStacks, &hash) }
+            usage.hashes.removeAll(keepingCapacity: true)
         }
         return result
     }
@@ -81,6 +114,26 @@ struct StackCountMaps {
             err = bpf_map_get_next_key(stacks, &key, &next)
         }
         for var id in keys { bpf_map_delete_elem(stacks, &id) }
+    }
+
+    /// The frames of a table-unwound stack.
+    static func frames(of stack: unwind_stack) -> [RawFrame] {
+        withUnsafeBytes(of: stack.frames) { raw in
+            unwoundFrames(Array(raw.bindMemory(to: UInt64.self).prefix(Int(min(stack.depth, UInt32(UNWIND_MAX_DEPTH))))))
+        }
+    }
+
+    /// Frames flagged by the table unwinder (leaf first): exact pcs (the leaf, a pc
+    /// restored from a signal frame) and return addresses, looked up at − 1 —
+    /// except the one into the signal trampoline (the frame before a restored pc):
+    /// the kernel made it point at `__restore_rt` itself, not after a call.
+    static func unwoundFrames(_ addresses: [UInt64]) -> [RawFrame] {
+        addresses.indices.map { index in
+            let frame = addresses[index]
+            let exact = frame & UNWIND_FRAME_EXACT != 0
+            let beforeRestored = index + 1 < addresses.count && addresses[index + 1] & UNWIND_FRAME_EXACT != 0
+            return RawFrame.native(frame & ~UNWIND_FRAME_EXACT, returnAddress: !exact && !beforeRestored)
+        }
     }
 
     /// Sums a per-CPU u64 counter array (`enum profile_stat` layout).

@@ -91,6 +91,8 @@ public protocol StackSource: AnyObject {
     func programStatistics() -> [BPFProgramStatistics]
     /// CPUs sampled (0 before `start`).
     var attachedCPUs: Int { get }
+    /// How user stacks are unwound, and what that holds and costs.
+    func unwindStatus() -> UnwindStatus
     /// Detaches everything. Safe to call more than once.
     func stop()
 }

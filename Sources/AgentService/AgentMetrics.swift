@@ -44,6 +44,7 @@ struct AgentMetrics {
             name: "profiler_agent_bpf_program_run_seconds", help: "Time spent in each BPF program (kernel BPF stats).",
             kind: .counter, unit: "seconds",
             samples: status.programs.map { MetricSample(suffix: "_total", labels: [("program", $0.name)], value: Double($0.runTimeNanoseconds) / 1e9) }))
+        families += unwindFamilies(status.unwinding)
         let push = pusher?.statistics ?? .init()
         families.append(.counter("profiler_agent_pushes", "Windows pushed to Pyroscope, by result (failed counts attempts).", [
             ([("result", "ok")], Double(push.ok)),

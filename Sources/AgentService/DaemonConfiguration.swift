@@ -51,6 +51,12 @@ extension DaemonConfiguration {
         }
         c.profiling.filters = .init(cgroupPrefix: settings.string("cgroup"), commPattern: settings.string("comm"))
         c.profiling.sampling.excludeKernelThreads = try settings.bool("exclude-kernel-threads")
+        if let raw = settings.string("unwinder") {
+            guard let mode = UnwinderMode(rawValue: raw) else {
+                throw .invalidOption("unwinder: '\(raw)' is not one of auto, fp, dwarf")
+            }
+            c.profiling.sampling.unwinder = mode
+        }
         c.profiling.nodeName = settings.string("node-name") ?? ""
         c.profiling.sampling.btfPath = settings.string("btf")
         let debugDirectories = settings.list("debug-dir")

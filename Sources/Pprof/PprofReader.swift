@@ -14,6 +14,8 @@ public enum PprofReader {
         public var functions: [String]
         /// Mapping file name of each frame, parallel to `functions`.
         public var mappings: [String]
+        /// Address of each frame (as sampled: return addresses for callers), parallel to `functions`.
+        public var addresses: [UInt64] = []
         public var values: [Int64]
         public var labels: [String: String]
         public var numericLabels: [String: Int64]
@@ -27,9 +29,10 @@ public enum PprofReader {
         let mappings = Dictionary(profile.mapping.map { ($0.id, string($0.filename)) }, uniquingKeysWith: { a, _ in a })
         let locations = Dictionary(profile.location.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         return profile.sample.map { sample in
-            var names: [String] = [], files: [String] = []
+            var names: [String] = [], files: [String] = [], addresses: [UInt64] = []
             for id in sample.locationID {
                 let location = locations[id]
+                addresses.append(location?.address ?? 0)
                 names.append(location?.line.first.flatMap { functions[$0.functionID] } ?? "<no function>")
                 files.append(location.flatMap { mappings[$0.mappingID] } ?? "")
             }
@@ -37,7 +40,7 @@ public enum PprofReader {
             for label in sample.label {
                 if label.str != 0 { labels[string(label.key)] = string(label.str) } else { numeric[string(label.key)] = label.num }
             }
-            return FlatSample(functions: names, mappings: files, values: sample.value, labels: labels, numericLabels: numeric)
+            return FlatSample(functions: names, mappings: files, addresses: addresses, values: sample.value, labels: labels, numericLabels: numeric)
         }
     }
 

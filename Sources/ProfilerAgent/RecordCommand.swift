@@ -3,14 +3,16 @@ import ArgumentParser
 import Foundation
 
 extension OutputFormat: ExpressibleByArgument {}
+extension UnwinderMode: ExpressibleByArgument {}
 
 struct RecordCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "record",
         abstract: "Sample CPU stacks for a while and write one profile.",
         discussion: """
-            Samples every online CPU at --frequency Hz with a CPU-clock perf event, walking kernel and \
-            user stacks with frame pointers in BPF, symbolises them from ELF symbols and /proc/kallsyms, \
+            Samples every online CPU at --frequency Hz with a CPU-clock perf event, walking kernel stacks \
+            and user stacks in BPF (unwind tables from .eh_frame/.debug_frame where a binary has them, \
+            frame pointers elsewhere: --unwinder), symbolises them from ELF symbols and /proc/kallsyms, \
             and writes a gzipped pprof profile (or folded stacks for FlameGraph). Ctrl-C (SIGINT) or \
             SIGTERM stops early and still writes what was collected. Needs root, or CAP_BPF + CAP_PERFMON.
             """
@@ -31,6 +33,9 @@ struct RecordCommand: ParsableCommand {
     @Option(help: "pprof (gzipped profile.proto) or folded (FlameGraph's 'comm;root;…;leaf count').")
     var format: OutputFormat = .pprof
 
+    @Option(help: "User-stack walker: auto (unwind tables where present, frame pointers elsewhere), fp, or dwarf (like auto; an error where the kernel cannot).")
+    var unwinder: UnwinderMode = .auto
+
     @Option(help: "BTF file of the running kernel, for kernels without /sys/kernel/btf/vmlinux.")
     var btf: String?
 
@@ -46,6 +51,7 @@ struct RecordCommand: ParsableCommand {
         options.sampling.frequency = frequency
         options.sampling.pids = pids
         options.sampling.btfPath = btf
+        options.sampling.unwinder = unwinder
         options.format = format
         options.output = output ?? (format == .pprof ? "cpu.pb.gz" : "cpu.folded")
         options.progress = isatty(STDERR_FILENO) == 1

@@ -11,7 +11,11 @@ public struct CallSite: Sendable, Equatable {
 
     /// The call site as a stack to symbolise (user frames, leaf first).
     var rawStack: RawStack {
-        RawStack(pid: pid, tid: tid, comm: "", spanID: spanID, user: addresses, kernel: [], count: 0)
+        // Table-unwound call sites flag exact pcs (the probed function's entry) with UNWIND_FRAME_EXACT.
+        guard addresses.first.map({ $0 & UNWIND_FRAME_EXACT != 0 }) == true else {
+            return RawStack(pid: pid, tid: tid, comm: "", spanID: spanID, user: addresses, kernel: [], count: 0)
+        }
+        return RawStack(pid: pid, tid: tid, comm: "", spanID: spanID, frames: StackCountMaps.unwoundFrames(addresses), count: 0)
     }
 }
 

@@ -35,15 +35,17 @@ public final class OffCPUSource {
 
     private func load(_ variant: AttachVariant) throws(AgentError) {
         let btf = ["offcpu_switch_btf", "offcpu_task_exit_btf"], raw = ["offcpu_switch_raw", "offcpu_task_exit_raw"]
-        let configuration = configuration, filter = context.maps.filterByPID
-        let skeleton = try BPFSkeleton(.offCPU, label: "offcpu (\(variant.rawValue))", context: context,
-                                       sizes: ["offcpu_counts": configuration.countEntries, "offcpu_stacks": configuration.stackEntries]) { opened in
+        let configuration = configuration, filter = context.maps.filterByPID, unwinder = context.unwinderKind
+        var sizes = ["offcpu_counts": configuration.countEntries, "offcpu_stacks": configuration.stackEntries]
+        if context.maps.hasUnwindTables { sizes["offcpu_user_stacks"] = UInt32(UNWIND_DEFAULT_OFFCPU_USER_STACKS) }
+        let skeleton = try BPFSkeleton(.offCPU, label: "offcpu (\(variant.rawValue))", context: context, sizes: sizes) { opened in
             disableAutoload(opened.pointee.obj, programs: variant == .tpBTF ? raw : btf)
             let rodata = opened.pointee.rodata!
             rodata.pointee.filter_by_pid = filter
             rodata.pointee.exclude_kernel_threads = configuration.excludeKernelThreads
             rodata.pointee.min_block_ns = configuration.minimumBlockNanoseconds
             rodata.pointee.span_salt = spanSalt()
+            rodata.pointee.unwinder = unwinder
         }
         try skeleton.attach(variant == .tpBTF ? btf : raw)
         self.skeleton = skeleton
@@ -55,9 +57,13 @@ public final class OffCPUSource {
 
     public func drain() throws(AgentError) -> [RawStack] {
         guard let skeleton else { return [] }
-        let maps = StackCountMaps(counts: skeleton.mapFD("offcpu_counts"), stacks: skeleton.mapFD("offcpu_stacks"),
+        var maps = StackCountMaps(counts: skeleton.mapFD("offcpu_counts"), stacks: skeleton.mapFD("offcpu_stacks"),
                                   capacity: Int(configuration.countEntries), stackCapacity: Int(configuration.stackEntries),
                                   clearing: .wholesale, name: "offcpu_counts")
+        if context.maps.hasUnwindTables {
+            maps.userStacks = skeleton.mapFD("offcpu_user_stacks")
+            maps.userStackCapacity = Int(UNWIND_DEFAULT_OFFCPU_USER_STACKS)
+        }
         return try maps.drain(missing: &missingStacks, usage: &stackUsage)
     }
 

@@ -29,14 +29,18 @@ public struct SamplingConfiguration: Sendable {
     public var excludeKernelThreads = false
     /// Turn on the kernel's BPF run-time statistics (run count and time per program).
     public var programStatistics = false
+    /// The user-stack walker.
+    public var unwinder = UnwinderMode.auto
 
     public init() {}
 }
 
-/// CPU stacks walked with frame pointers in BPF (`bpf/profile.bpf.c`): a
-/// CPU-clock perf event per online CPU in frequency mode, counts aggregated
-/// in a BPF hash map per (pid, tid, user stack, kernel stack, span).
-public final class FramePointerStackSource: StackSource {
+/// CPU stacks sampled in BPF (`bpf/profile.bpf.c`): a CPU-clock perf event per
+/// online CPU in frequency mode, counts aggregated in a BPF hash map per (pid,
+/// tid, user stack, kernel stack, span). User stacks come from the unwind tables
+/// when the context has them (`UnwindTableLoader` keeps every process described),
+/// else from the kernel's frame-pointer walk.
+public final class PerfEventStackSource: StackSource {
     public let configuration: SamplingConfiguration
     private let context: BPFLoadContext
     private var skeleton: BPFSkeleton<profile_bpf>?
@@ -44,6 +48,10 @@ public final class FramePointerStackSource: StackSource {
     private var missingStacks: UInt64 = 0
     private var stackUsage = StackCountMaps.Usage()
     private var runStatistics: BPFRunStatistics?
+    private var tables: UnwindTableLoader?
+    /// Processes looked at by the loader, and when each was last re-read.
+    private var seen: Set<Int32> = []
+    private var checked: [Int32: UInt64] = [:]
 
     public init(configuration: SamplingConfiguration, context: BPFLoadContext) {
         self.configuration = configuration
@@ -58,6 +66,11 @@ public final class FramePointerStackSource: StackSource {
         guard skeleton == nil else { return }
         if configuration.programStatistics { runStatistics = BPFRunStatistics() }
         do {
+            if context.maps.hasUnwindTables {
+                let loader = UnwindTableLoader(maps: context.maps)
+                loader.refresh(pids: configuration.pids, sampled: [], seen: &seen, checked: &checked)
+                tables = loader
+            }
             try load()
             try attach()
         } catch {
@@ -70,8 +83,12 @@ public final class FramePointerStackSource: StackSource {
         let configuration = configuration
         // At higher frequencies one drain holds more stacks: never below what the frequency needs.
         let stackEntries = max(configuration.stackEntries, SamplingConfiguration.stackEntries(cpus: onlineCPUs().count, frequency: configuration.frequency))
-        skeleton = try BPFSkeleton(.profile, context: context, sizes: ["counts": configuration.countEntries, "stacks": stackEntries]) { opened in
+        var sizes = ["counts": configuration.countEntries, "stacks": stackEntries]
+        if context.maps.hasUnwindTables { sizes["user_stacks"] = UInt32(UNWIND_DEFAULT_USER_STACKS) }
+        let unwinder = context.unwinderKind
+        skeleton = try BPFSkeleton(.profile, context: context, sizes: sizes) { opened in
             let rodata = opened.pointee.rodata!
+            rodata.pointee.unwinder = unwinder
             rodata.pointee.filter_by_pid = context.maps.filterByPID
             rodata.pointee.include_idle = configuration.includeIdle
             rodata.pointee.exclude_kernel_threads = configuration.excludeKernelThreads
@@ -101,6 +118,7 @@ public final class FramePointerStackSource: StackSource {
 
     public func stop() {
         skeleton = nil  // detaches the links, then unloads
+        tables = nil
         for fd in perfEvents { close(fd) }
         perfEvents.removeAll()
         runStatistics = nil
@@ -113,10 +131,32 @@ public final class FramePointerStackSource: StackSource {
 
     public func drain() throws(AgentError) -> [RawStack] {
         guard let skeleton else { return [] }
-        let maps = StackCountMaps(counts: skeleton.mapFD("counts"), stacks: skeleton.mapFD("stacks"),
+        var maps = StackCountMaps(counts: skeleton.mapFD("counts"), stacks: skeleton.mapFD("stacks"),
                                   capacity: Int(configuration.countEntries), stackCapacity: Int(configuration.stackEntries),
                                   clearing: .afterEachDrain, name: "counts")
-        return try maps.drain(missing: &missingStacks, usage: &stackUsage)
+        guard let tables else { return try maps.drain(missing: &missingStacks, usage: &stackUsage) }
+        maps.userStacks = skeleton.mapFD("user_stacks")
+        let stacks = try maps.drain(missing: &missingStacks, usage: &stackUsage)
+        // New processes get their tables for the next samples; sampled ones are re-read now and then (dlopen).
+        let sampled = Set(stacks.lazy.filter { $0.frames.contains { if case .native = $0 { true } else { false } } }.map(\.pid))
+        tables.refresh(pids: configuration.pids, sampled: sampled, seen: &seen, checked: &checked)
+        return stacks
+    }
+
+    public func unwindStatus() -> UnwindStatus {
+        var status = UnwindStatus()
+        guard let tables else { return status }
+        let s = tables.statistics
+        status.mode = "dwarf"
+        status.counters = UnwindCounters.read(context.maps.fd(of: "unwind_stats"))
+        status.files = s.files
+        status.rows = s.rows
+        status.tableBytes = s.bytes
+        status.processes = s.processes
+        status.filesWithoutTable = s.filesWithoutTable
+        status.filesOverBudget = s.filesOverBudget
+        status.buildSeconds = Double(s.buildNanoseconds) / 1e9
+        return status
     }
 
     public func statistics() -> SamplingStatistics {

@@ -1,0 +1,35 @@
+import AgentCore
+
+extension AgentMetrics {
+    /// The user-stack unwinder: which walker runs, its outcomes by reason (per
+    /// source: cpu, offcpu, call_site), and what its tables hold and cost.
+    func unwindFamilies(_ u: UnwindStatus) -> [MetricFamily] {
+        var families: [MetricFamily] = [
+            .gauge("profiler_agent_unwinder", "1 for the user-stack walker in use (mode: dwarf = unwind tables, fp = frame pointers).",
+                   [([("mode", u.mode)], 1)]),
+        ]
+        guard u.mode == "dwarf" else { return families }
+        let stackOutcomes = ["reached_stop", "null_end", "depth_limit", "read_fault", "bad_rule", "no_process", "no_user_regs", "store_failed"]
+        let frameKinds = ["frames_table", "frames_fp", "fp_no_mapping", "fp_mapping", "fp_no_row", "fp_invalid_row", "signal_frames"]
+        let sources = u.counters.values.keys.sorted()
+        families.append(.counter("profiler_agent_unwind_stacks", "User stacks by how their walk ended (reached_stop: complete to _start/clone3).",
+                                 sources.flatMap { source in stackOutcomes.map { ([("source", source), ("outcome", $0)], Double(u.counters.values[source]?[$0] ?? 0)) } }))
+        families.append(.counter("profiler_agent_unwind_frames", "User frames by how they were unwound (table row, frame pointers and why).",
+                                 sources.flatMap { source in frameKinds.map { ([("source", source), ("kind", $0)], Double(u.counters.values[source]?[$0] ?? 0)) } }))
+        families.append(MetricFamily(name: "profiler_agent_unwind_walk_seconds", help: "Time BPF spent walking user stacks with tables.",
+                                     kind: .counter, unit: "seconds",
+                                     samples: sources.map { MetricSample(suffix: "_total", labels: [("source", $0)], value: Double(u.counters.values[$0]?["walk_ns"] ?? 0) / 1e9) }))
+        families += [
+            .gauge("profiler_agent_unwind_table_files", "Files whose unwind tables are loaded.", Double(u.files)),
+            .gauge("profiler_agent_unwind_table_rows", "Rows of the loaded unwind tables.", Double(u.rows)),
+            .gauge("profiler_agent_unwind_table_bytes", "BPF map memory the loaded unwind tables use.", Double(u.tableBytes), unit: "bytes"),
+            .gauge("profiler_agent_unwind_processes", "Processes described to the table unwinder.", Double(u.processes)),
+            .counter("profiler_agent_unwind_files_without_table", "Files unwound with frame pointers, by why.", [
+                ([("reason", "no_table")], Double(u.filesWithoutTable)), ([("reason", "over_budget")], Double(u.filesOverBudget)),
+            ]),
+        ]
+        families.append(MetricFamily(name: "profiler_agent_unwind_table_build_seconds", help: "Time spent building unwind tables.",
+                                     kind: .counter, unit: "seconds", samples: [MetricSample(suffix: "_total", labels: [], value: u.buildSeconds)]))
+        return families
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import Pprof
+import TestSupport
+import XCTest
+
+/// The table unwinder on code without frame pointers, judged against gdb's `bt`
+/// on the same process at the same point, frame for frame.
+final class UnwindingTests: AgentTestCase {
+    /// One frame of gdb's `bt`: its pc (nil when gdb prints none) and function.
+    struct GDBFrame: CustomStringConvertible {
+        var pc: UInt64?
+        var function: String
+        var description: String { "\(pc.map { "0x" + String($0, radix: 16) } ?? "-") \(function)" }
+    }
+
+    /// The backtrace gdb prints for the thread of `pid` that is in `function`, innermost first.
+    func gdbBacktrace(_ pid: Int32, thread function: String) throws -> [GDBFrame] {
+        let gdb = try XCTUnwrap(TestEnvironment.which("gdb"), "gdb missing: apt-get install gdb")
+        let result = try Command.run(gdb, ["-batch", "-nx", "-p", String(pid), "-ex", "set backtrace past-main on",
+                                           "-ex", "set backtrace past-entry on", "-ex", "thread apply all bt"])
+        var threads: [[GDBFrame]] = [], current: [GDBFrame] = []
+        let pattern = try NSRegularExpression(pattern: #"^#(\d+)\s+(?:0x([0-9a-f]+) in )?(<signal handler called>|\S+)"#)
+        for line in result.output.split(separator: "\n").map(String.init) {
+            guard let match = pattern.firstMatch(in: line, range: NSRange(line.startIndex..., in: line)),
+                  let number = Range(match.range(at: 1), in: line).map({ Int(line[$0]) ?? -1 }) else { continue }
+            if number == 0, !current.isEmpty { threads.append(current); current = [] }
+            let pc = Range(match.range(at: 2), in: line).flatMap { UInt64(line[$0], radix: 16) }
+            let name = Range(match.range(at: 3), in: line).map { String(line[$0]) } ?? "?"
+            current.append(GDBFrame(pc: pc, function: name))
+        }
+        if !current.isEmpty { threads.append(current) }
+        return try XCTUnwrap(threads.first { $0.contains { $0.function == function } },
+                             "no thread of \(pid) is in \(function):\n\(result.output)\n\(result.stderr)")
+    }
+
+    /// The user frames (leaf first) of the agent's most frequent stack of `pid` that passes through `function`.
+    func agentStack(_ pid: Int32, through function: String) throws -> [(address: UInt64, function: String)] {
+        let samples = try record(["--pid", String(pid), "--duration", "3", "--unwinder", "dwarf"])
+        var counts: [[UInt64]: (count: Int64, names: [String])] = [:]
+        for sample in samples {
+            let user = zip(sample.addresses, zip(sample.functions, sample.mappings)).filter { $0.1.1 != "[kernel.kallsyms]" }
+            guard user.contains(where: { $0.1.0 == function }) else { continue }
+            let key = user.map(\.0)
+            counts[key, default: (0, user.map(\.1.0))].count += sample.values.first ?? 0
+        }
+        let top = try XCTUnwrap(counts.max { $0.value.count < $1.value.count }, "no sample of \(pid) passes through \(function)")
+        return zip(top.key, top.value.names).map { ($0, $1) }
+    }
+
+    /// Frame 0 may stop anywhere in checkpoint's loop: same function (or same pc, in
+    /// the kernel-mode scenario); every caller frame: the same return address.
+    func assertSameStack(_ mode: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let fixture = try startFixture("unwind_scenarios", arguments: [mode])
+        Thread.sleep(forTimeInterval: 0.3)
+        let agent = try agentStack(fixture.processIdentifier, through: "checkpoint")
+        let gdb = try gdbBacktrace(fixture.processIdentifier, thread: "checkpoint")
+        let report = "agent:\n" + agent.map { "0x\(String($0.address, radix: 16)) \($0.function)" }.joined(separator: "\n")
+            + "\ngdb:\n" + gdb.map(\.description).joined(separator: "\n")
+        print("[\(mode)] \(agent.count) frames\n\(report)")
+        XCTAssertEqual(agent.count, gdb.count, "[\(mode)] depth differs\n\(report)", file: file, line: line)
+        for (index, (mine, theirs)) in zip(agent, gdb).enumerated() {
+            if index == 0 {
+                XCTAssertTrue(mine.function == theirs.function || mine.address == theirs.pc,
+                              "[\(mode)] leaf differs\n\(report)", file: file, line: line)
+            } else if theirs.pc == nil {
+                // gdb's "<signal handler called>": the return address into glibc's __restore_rt (glibc puts
+                // a nop before it for the −1 rule, so the symbol lookup at ra − 1 names no function).
+                XCTAssertTrue(mine.function.contains("libc.so") || mine.function == "__restore_rt",
+                              "[\(mode)] frame \(index) is not the signal trampoline\n\(report)", file: file, line: line)
+            } else {
+                XCTAssertEqual(mine.address, theirs.pc, "[\(mode)] frame \(index) differs\n\(report)", file: file, line: line)
+            }
+        }
+    }
+
+    func testSixDeepChainThroughALazyPLTLibraryEqualsGDB() throws { try assertSameStack("chain") }
+    func testSignalHandlerEqualsGDB() throws { try assertSameStack("signal") }
+    func testPthreadEqualsGDB() throws { try assertSameStack("thread") }
+    func testAlignedLocalsEqualGDB() throws { try assertSameStack("aligned") }
+    func testAllocaEqualsGDB() throws { try assertSameStack("alloca") }
+    func testReadLoopSampledInTheKernelEqualsGDB() throws { try assertSameStack("read") }
+}
+
+/// The table unwinder against `perf record --call-graph dwarf` on the same process
+/// at the same time: stacks that reach the root, and the same call chains.
+final class UnwindingAgreesWithPerfTests: AgentTestCase {
+    /// A function name as both tools can agree on it: no symbol version, no `_impl`
+    /// alias suffix, unnamed frames as "?".
+    static func normalized(_ name: String) -> String {
+        if name.hasPrefix("[") || name == "<no function>" { return "?" }
+        var name = name.split(separator: "@").first.map(String.init) ?? name
+        if name.hasSuffix("_impl") { name.removeLast(5) }
+        if name.hasPrefix("__GI_") { name.removeFirst(5) }
+        return name
+    }
+
+    /// Root-first chains of `perf script` (one per sample), user frames only.
+    func perfChains(_ data: String) throws -> [[String]] {
+        let perf = try XCTUnwrap(TestEnvironment.which("perf"), "perf missing: apt-get install linux-perf")
+        let script = try Command.run(perf, ["script", "-i", data, "-F", "ip,sym,dso"])
+        var chains: [[String]] = [], current: [String] = []
+        for line in script.output.split(separator: "\n", omittingEmptySubsequences: false) {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.isEmpty {
+                if !current.isEmpty { chains.append(current.reversed()) }
+                current = []
+                continue
+            }
+            guard fields.count >= 3, !line.contains("[kernel.kallsyms]") else { continue }
+            let symbol = String(fields[1])
+            current.append(Self.normalized(symbol == "[unknown]" ? "[" : symbol.split(separator: "+").first.map(String.init) ?? symbol))
+        }
+        if !current.isEmpty { chains.append(current.reversed()) }
+        return chains
+    }
+
+    /// Samples per root-first chain, as shares.
+    static func shares(_ chains: [([String], Int64)]) -> [[String]: Double] {
+        let total = Double(chains.reduce(0) { $0 + $1.1 })
+        var shares: [[String]: Double] = [:]
+        for (chain, count) in chains { shares[chain, default: 0] += Double(count) / max(total, 1) }
+        return shares
+    }
+
+    func compare(_ command: String, _ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        let target = try Command.start(command, arguments)
+        addTeardownBlock { target.terminate(); target.waitUntilExit() }
+        Thread.sleep(forTimeInterval: 0.5)
+        let pid = String(target.processIdentifier)
+        let data = scratch.appendingPathComponent("perf.data").path
+        let perfTool = try XCTUnwrap(TestEnvironment.which("perf"), "perf missing: apt-get install linux-perf")
+        let perf = try Command.start(perfTool, ["record", "-q", "-F", "97", "--call-graph", "dwarf,65528", "-p", pid, "-o", data, "--", "sleep", "6"])
+        let samples = try record(["--pid", pid, "--duration", "5", "--unwinder", "dwarf"])
+        perf.waitUntilExit()
+        let mine = samples.map { sample -> ([String], Int64) in
+            let user = zip(sample.functions, sample.mappings).filter { $0.1 != "[kernel.kallsyms]" }.map { Self.normalized($0.0) }
+            return (Array(user.reversed()), sample.values.first ?? 0)
+        }
+        let theirs = try perfChains(data).map { ($0, Int64(1)) }
+        let roots: Set<String> = ["_start", "clone3", "clone"]
+        func rootShare(_ chains: [([String], Int64)]) -> Double {
+            let total = chains.reduce(0) { $0 + $1.1 }
+            return Double(chains.filter { roots.contains($0.0.first ?? "") }.reduce(0) { $0 + $1.1 }) / Double(max(total, 1))
+        }
+        let (agentShares, perfShares) = (Self.shares(mine), Self.shares(theirs))
+        let overlap = agentShares.reduce(0.0) { $0 + min($1.value, perfShares[$1.key] ?? 0) }
+        let top = { (s: [[String]: Double]) in s.sorted { $0.value > $1.value }.prefix(3).map { "\(String(format: "%.3f", $0.value)) \($0.key.joined(separator: ";"))" }.joined(separator: "\n") }
+        let report = "[\(command)] agent: \(mine.reduce(0) { $0 + $1.1 }) samples, \(String(format: "%.1f", 100 * rootShare(mine)))% reach the root; "
+            + "perf: \(theirs.count) samples, \(String(format: "%.1f", 100 * rootShare(theirs)))%; weighted overlap \(String(format: "%.3f", overlap))\n"
+            + "agent top:\n\(top(agentShares))\nperf top:\n\(top(perfShares))"
+        print(report)
+        XCTAssertGreaterThan(theirs.count, 20, "perf recorded too little to compare\n\(report)", file: file, line: line)
+        XCTAssertGreaterThanOrEqual(rootShare(mine), 0.95, report, file: file, line: line)
+        XCTAssertGreaterThanOrEqual(rootShare(mine), rootShare(theirs) - 0.005, report, file: file, line: line)
+        XCTAssertGreaterThanOrEqual(overlap, 0.9, report, file: file, line: line)
+    }
+
+    func testDebianPython311AgreesWithPerf() throws {
+        try compare("/usr/bin/python3.11", ["-c", "def hot():\n    while True: sum(i * i for i in range(1000))\nhot()"])
+    }
+
+    func testGCCFixtureWithoutFramePointersAgreesWithPerf() throws {
+        try compare(TestEnvironment.fixture("unwind_scenarios"), ["chain"])
+    }
+}
