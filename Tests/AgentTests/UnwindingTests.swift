@@ -100,7 +100,7 @@ final class UnwindingAgreesWithPerfTests: AgentTestCase {
         let script = try Command.run(perf, ["script", "-i", data, "-F", "ip,sym,dso"])
         var chains: [[String]] = [], current: [String] = []
         for line in script.output.split(separator: "\n", omittingEmptySubsequences: false) {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            let fields = line.split(whereSeparator: \.isWhitespace)
             if fields.isEmpty {
                 if !current.isEmpty { chains.append(current.reversed()) }
                 current = []
