@@ -24,8 +24,15 @@ public final class LibraryCallTracer {
     private var failures: [String] = []
     private var reader: EventRecordReader?
     private let scanner: LibraryScanner
-    public private(set) var variant: AttachVariant?
+    /// How the thread-exit cleanup attached (tp_btf or raw_tp).
+    private var exitVariant: AttachVariant?
     private(set) var mode = UprobeMode.perEvent
+
+    /// How the library functions are probed once started: `.uprobeMulti` or `.uprobe` (per event).
+    public var variant: AttachVariant? {
+        guard exitVariant != nil else { return nil }
+        return mode == .multi ? .uprobeMulti : .uprobe
+    }
 
     public init(kind: Kind, procRoot: String = "/proc") {
         self.kind = kind
@@ -61,7 +68,7 @@ public final class LibraryCallTracer {
         var lastError = AgentError.attachFailed(program: kind.rawValue, reason: "not attempted")
         for candidate in UprobeMode.preferred {
             do {
-                variant = try attachPreferringBTF(load: { (v: AttachVariant) throws(AgentError) in
+                exitVariant = try attachPreferringBTF(load: { (v: AttachVariant) throws(AgentError) in
                     try load(v, mode: candidate, shared: shared, filterByPID: filterByPID)
                 }, stop: stop)
                 mode = candidate
