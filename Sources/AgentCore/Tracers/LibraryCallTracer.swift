@@ -65,6 +65,10 @@ public final class LibraryCallTracer {
     /// Loads the programs (sharing the sampler's span and pid-filter maps),
     /// attaches the thread-exit cleanup and probes every library found now.
     public func start(shared: SharedSpanMaps, filterByPID: Bool) throws(AgentError) {
+        // The TLS probes tell SSL_read, SSL_write and the handshake apart by their BPF cookie.
+        if kind == .tls && libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_get_attach_cookie, nil) != 1 {
+            throw .attachFailed(program: "tls", reason: "this kernel has no bpf_get_attach_cookie (Linux 5.15+), which the TLS uprobes need")
+        }
         var lastError = AgentError.attachFailed(program: kind.rawValue, reason: "not attempted")
         for candidate in UprobeMode.preferred {
             do {
