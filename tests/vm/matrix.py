@@ -94,7 +94,7 @@ class Suite:
         """`record --pid` of the 3:1 fixture: 75 % ± 5 points, ≥ 95 % of samples on the full chain."""
         seconds = 15 if self.full else 8
         # Raised priority: on a busy host other users' load would starve it (fewer samples), not test the agent.
-        fixture = subprocess.Popen([self.fixture("cpu_split")], preexec_fn=lambda: os.nice(-10))
+        fixture = subprocess.Popen([self.fixture("cpu_split")], preexec_fn=None if self.guest else lambda: os.nice(-10))
         try:
             time.sleep(0.3)
             cpu_before = cpu_seconds(fixture.pid)
@@ -107,12 +107,18 @@ class Suite:
             fixture.wait()
         if run.returncode != 0:
             return "fail", f"record exited {run.returncode}: {last_line(run.stderr)}"
-        total = full = three = one = 0
+        total = full = three = one = clock = 0
         for line in open(out):
             stack, count = line.rsplit(" ", 1)
             count = int(count)
-            total += count
             user = [f for f in stack.split(";")[1:] if not f.endswith("_[k]")]  # root first, comm dropped
+            # The fixture's clock reads are not its workload: in a TCG guest the clock is the HPET and
+            # each clock_gettime is a slow syscall (on the host a few samples). Counted apart; the
+            # full-chain share is of the rest, as on the host.
+            if "__clock_gettime" in user:
+                clock += count
+                continue
+            total += count
             if len(user) >= 4 and user[-4:-1] == ["main", "run_workload", "spin_dispatch"]:
                 if user[-1] == "burn_three_quarters":
                     three += count
@@ -126,8 +132,8 @@ class Suite:
         expected = 97 * min(cpu, seconds)
         split = 100 * three / max(three + one, 1)
         chain = 100 * full / max(total, 1)
-        detail = f"{split:.1f}% (75±5), chain {chain:.1f}% (≥95), {total} samples (≥{max(0.6 * expected, 300):.0f}: {cpu:.1f} CPU-s)"
-        ok = total >= max(0.6 * expected, 300) and abs(split - 75) <= 5 and chain >= 95
+        detail = f"{split:.1f}% (75±5), chain {chain:.1f}% (≥95), {total} samples + {clock} in clock_gettime (≥{max(0.6 * expected, 300):.0f})"
+        ok = total + clock >= max(0.6 * expected, 300) and abs(split - 75) <= 5 and chain >= 95
         return ("pass" if ok else "fail"), detail
 
     def ready(self):
@@ -303,17 +309,21 @@ class Suite:
         deadline = time.monotonic() + 20
         while True:
             metrics = daemon.text("/metrics", accept="application/openmetrics-text; version=1.0.0")
-            bucket = [line for line in metrics.splitlines() if line.startswith("profiler_dns_lookup_duration_seconds_bucket{")
-                      and 'result="ok"' in line and 'le="0.131072"' in line]
-            found = re.search(r' # \{span_id="([0-9a-f]+)"\}', bucket[0]) if bucket else None
+            # The exemplar of a bucket holding 80 ms lookups (under TCG they may take longer than 131 ms).
+            found = None
+            for line in metrics.splitlines():
+                bucket = re.match(r'profiler_dns_lookup_duration_seconds_bucket\{result="ok",le="([^"]+)"\} \S+ # \{span_id="([0-9a-f]+)"\} (\S+)', line)
+                if bucket and bucket.group(1) != "+Inf" and float(bucket.group(1)) >= 0.08 and float(bucket.group(3)) >= 0.08:
+                    found = re.search(r'span_id="([0-9a-f]+)"', line)
+                    break
             status, body = daemon.get(f"/profiles?span_id={found.group(1)}") if found else (0, b"")
             if status == 200 or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-        if not found:
+        if not found:  # kept for a look
             with open(os.path.join(self.args.results, "metrics.openmetrics"), "w") as f:
                 f.write(metrics)
-            return "fail", "the 80 ms DNS bucket has no span_id exemplar"
+            return "fail", "no DNS bucket ≥ 80 ms has a span_id exemplar"
         if status != 200:
             return "fail", f"/profiles?span_id={found.group(1)} answered {status}: {body[:200]!r}"
         profile = gzip.decompress(body)
