@@ -128,8 +128,8 @@ $(FIX)/cpp_names: Fixtures/cpp_names.cpp
 test:
 	./scripts/test.sh
 
-# --- The real-BPF suite on Debian's 5.10, 6.1 and 6.12 kernels under QEMU (TCG) and on this host's
-# kernel (tests/vm/kernel-matrix.sh; root). FULL=1: the larger suite. AGENT=/FIXTURES= use another
+# --- The real-BPF suite on Debian's 6.1 and 6.12 kernels under QEMU (TCG) and on this host's
+# kernel (tests/vm/kernel-matrix.sh; root). FULL=1: the larger suite, and 5.10. AGENT=/FIXTURES= use another
 # build (then nothing is installed or built first).
 FULL ?= 0
 kernel-matrix:
