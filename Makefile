@@ -32,7 +32,7 @@ FIXTURES := $(FIX)/cpu_split $(FIX)/read_loop $(FIX)/libfixture.so $(FIX)/libfix
 	$(FIX)/unwind_target $(FIX)/unwind_target_debug_frame $(FIX)/libunwind_hop.so $(FIX)/unwind_scenarios
 
 .SECONDARY:
-.PHONY: build bpf fixtures agent test unit-tests run setup clean proto bench fuzz soak check-sanitizers
+.PHONY: build bpf fixtures agent test unit-tests run setup clean proto bench fuzz soak check-sanitizers kernel-matrix
 
 build: bpf fixtures agent
 
@@ -155,6 +155,17 @@ $(FIX)/cpp_names: Fixtures/cpp_names.cpp
 # --- Tests: everything, as root, on real BPF (installs what is missing first).
 test:
 	./scripts/test.sh
+
+# --- The real-BPF suite on Debian's 6.1 and 6.12 kernels under QEMU (TCG) and on this host's
+# kernel (tests/vm/kernel-matrix.sh; root). FULL=1: the larger suite, and 5.10. AGENT=/FIXTURES= use another
+# build (then nothing is installed or built first).
+FULL ?= 0
+kernel-matrix:
+ifndef AGENT
+	./scripts/setup.sh
+	$(MAKE) build
+endif
+	FULL=$(FULL) ./tests/vm/kernel-matrix.sh
 
 # --- Run: record a 10 s CPU profile of every process into cpu.pb.gz.
 run:

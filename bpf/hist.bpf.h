@@ -31,10 +31,10 @@ static __always_inline void histogram_record(struct latency_histogram *hist, __u
 	__u32 bucket = latency_bucket(duration);
 	if (bucket >= LATENCY_BUCKETS)
 		return;
-	__sync_fetch_and_add(&hist->buckets[bucket], 1);
-	__sync_fetch_and_add(&hist->sum_ns, duration);
+	atomic_add_u64(&hist->buckets[bucket], 1);
+	atomic_add_u64(&hist->sum_ns, duration);
 	if (bytes)
-		__sync_fetch_and_add(&hist->bytes, bytes);
+		atomic_add_u64(&hist->bytes, bytes);
 	if (span) {
 		hist->exemplars[bucket].span_id = span;
 		hist->exemplars[bucket].duration_ns = duration;

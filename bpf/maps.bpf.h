@@ -5,20 +5,29 @@
 
 #include <bpf/bpf_helpers.h>
 
+/* *ptr += delta, atomically, without fetching the old value. clang ≥ 20 (default -mcpu=v3)
+ * compiles __sync_fetch_and_add to atomic_fetch_add even when the result is unused, and
+ * kernels before 5.12 refuse that ("BPF_STX uses reserved fields"): write the plain
+ * atomic add (BPF_ATOMIC | BPF_ADD, imm 0, the old BPF_XADD) that every kernel loads. */
+static __always_inline void atomic_add_u64(__u64 *ptr, __u64 delta)
+{
+	asm volatile("lock *(u64 *)(%0 + 0) += %1" : : "r"(ptr), "r"(delta) : "memory");
+}
+
 /* Adds `delta` to the u64 value at `key`, inserting it when absent.
  * Returns 0, or a negative errno when the map is full. */
 static __always_inline long map_add_u64(void *map, const void *key, __u64 delta)
 {
 	__u64 *value = bpf_map_lookup_elem(map, key);
 	if (value) {
-		__sync_fetch_and_add(value, delta);
+		atomic_add_u64(value, delta);
 		return 0;
 	}
 	long err = bpf_map_update_elem(map, key, &delta, BPF_NOEXIST);
 	if (err == -17 /* EEXIST: inserted by another CPU meanwhile */) {
 		value = bpf_map_lookup_elem(map, key);
 		if (value) {
-			__sync_fetch_and_add(value, delta);
+			atomic_add_u64(value, delta);
 			return 0;
 		}
 	}

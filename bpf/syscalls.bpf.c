@@ -80,8 +80,8 @@ static __always_inline void count_for_process(__u32 pid, __u32 nr, __u32 bucket,
 		if (!value)
 			return;
 	}
-	__sync_fetch_and_add(&value->count, 1);
-	__sync_fetch_and_add(&value->sum_ns, duration);
+	atomic_add_u64(&value->count, 1);
+	atomic_add_u64(&value->sum_ns, duration);
 	value->cgroup_id = bpf_get_current_cgroup_id();
 	value->exemplar.span_id = span;
 	value->exemplar.duration_ns = duration;

@@ -14,6 +14,8 @@ packages=(
   curl python3                       # HTTP client and the stand-in Pyroscope receiver in tests
   make util-linux procps             # setpriv (unprivileged and capability tests), ps
   openssl python3-venv               # TLS test server; the virtualenv below
+  qemu-system-x86 busybox-static     # the kernel matrix boots other kernels (tests/vm/)
+  xz-utils                           # … and unpacks their xz-compressed modules
 )
 if ! grep -qiE 'debian|ubuntu' /etc/os-release 2>/dev/null; then
   echo "setup.sh: this script installs with apt (Debian/Ubuntu); install the equivalents of: ${packages[*]}" >&2

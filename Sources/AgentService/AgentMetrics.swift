@@ -54,7 +54,7 @@ struct AgentMetrics {
         families.append(.gauge("profiler_agent_push_queue_windows", "Windows waiting to be pushed.", Double(push.queued)))
         families.append(.gauge("profiler_agent_resident_memory_bytes", "Resident set size of the agent.", Double(residentMemoryBytes()), unit: "bytes"))
         families.append(MetricFamily(
-            name: "profiler_agent_tracer_attached", help: "1 when a requested tracer is attached (mode: tp_btf or raw_tp), 0 when it could not be.",
+            name: "profiler_agent_tracer_attached", help: "1 when a requested tracer is attached (mode: tp_btf or raw_tp; dns and tls: uprobe_multi or uprobe), 0 when it could not be.",
             kind: .gauge, samples: status.tracers.sorted { $0.key < $1.key }.map { kind, outcome in
                 switch outcome {
                 case .success(let mode): MetricSample(suffix: "", labels: [("tracer", kind.rawValue), ("mode", mode.rawValue)], value: 1)

@@ -104,8 +104,8 @@ final class DeployTests: AgentTestCase {
 
         let agent = try DaemonProcess(["--syscall-containers", "2"], launcher: withCapabilities(capabilities))
         let metrics = try agent.getText("/metrics")
-        for tracer in ["syscall", "offcpu", "io", "dns", "tls"] {
-            XCTAssertTrue(metrics.contains("profiler_agent_tracer_attached{tracer=\"\(tracer)\",mode=\"tp_btf\"} 1"), "\(tracer): \(agent.stderr)")
+        for (tracer, mode) in [("syscall", "tp_btf"), ("offcpu", "tp_btf"), ("io", "tp_btf"), ("dns", "uprobe_multi"), ("tls", "uprobe_multi")] {
+            XCTAssertTrue(metrics.contains("profiler_agent_tracer_attached{tracer=\"\(tracer)\",mode=\"\(mode)\"} 1"), "\(tracer): \(agent.stderr)")
         }
         XCTAssertFalse(agent.stderr.contains("warning"), agent.stderr)
         XCTAssertEqual(try agent.get("/readyz").status, 200)

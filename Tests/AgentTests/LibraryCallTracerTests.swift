@@ -81,16 +81,19 @@ final class LibraryCallTracerTests: AgentTestCase {
     }
 
     func testTLSOperationsAndBytesMatchWhatWasSent() throws {
-        try assertTLSCounted(environment: nil)
+        try assertTLSCounted(environment: nil, mode: "uprobe_multi")  // this kernel is 6.6+
     }
 
     /// Kernels before 6.6 have no uprobe_multi links: the per-function perf-event uprobes count the same.
     func testTLSWithPerEventUprobes() throws {
-        try assertTLSCounted(environment: ["PROFILER_AGENT_UPROBES": "per-event"])
+        try assertTLSCounted(environment: ["PROFILER_AGENT_UPROBES": "per-event"], mode: "uprobe")
     }
 
-    func assertTLSCounted(environment: [String: String]?) throws {
+    /// `mode`: what profiler_agent_tracer_attached must say the uprobes are.
+    func assertTLSCounted(environment: [String: String]?, mode: String) throws {
         let agent = try DaemonProcess(["--window", "1", "--tracers", "tls"], environment: environment)
+        let attached = try agent.getText("/metrics")
+        XCTAssertTrue(attached.contains("profiler_agent_tracer_attached{tracer=\"tls\",mode=\"\(mode)\"} 1"), attached)
         let key = scratch.appendingPathComponent("key.pem").path, cert = scratch.appendingPathComponent("cert.pem").path
         let req = try Command.run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
                                                        "-keyout", key, "-out", cert, "-days", "1"])

@@ -133,8 +133,9 @@ final class TracerTests: AgentTestCase {
         XCTAssertTrue(metrics.contains("profiler_agent_tracer_attached{tracer=\"syscall\",mode=\"tp_btf\"} 1"), metrics)
         XCTAssertTrue(metrics.contains("profiler_agent_tracer_attached{tracer=\"offcpu\",mode=\"tp_btf\"} 1"), metrics)
         XCTAssertTrue(metrics.contains("profiler_agent_tracer_attached{tracer=\"io\",mode=\"tp_btf\"} 1"), metrics)
-        XCTAssertTrue(metrics.contains("profiler_agent_tracer_attached{tracer=\"dns\",mode=\"tp_btf\"} 1"), metrics)
-        XCTAssertTrue(metrics.contains("profiler_agent_tracer_attached{tracer=\"tls\",mode=\"tp_btf\"} 1"), metrics)
+        // This kernel (6.6+) has uprobe_multi links.
+        XCTAssertTrue(metrics.contains("profiler_agent_tracer_attached{tracer=\"dns\",mode=\"uprobe_multi\"} 1"), metrics)
+        XCTAssertTrue(metrics.contains("profiler_agent_tracer_attached{tracer=\"tls\",mode=\"uprobe_multi\"} 1"), metrics)
         let pulled = try agent.get("/debug/pprof/profile?seconds=5&pid=\(fixture.processIdentifier)")
         assertCPUSplit(PprofReader.flatten(try PprofReader.decode(pulled.body)))
         let text = try agent.getText("/metrics")

@@ -21,8 +21,15 @@ public final class LibraryCallTracer {
     private var failures: [String] = []
     private var reader: EventRecordReader?
     private let scanner: LibraryScanner
-    public private(set) var variant: AttachVariant?
+    /// How the thread-exit cleanup attached (tp_btf or raw_tp).
+    private var exitVariant: AttachVariant?
     private(set) var mode = UprobeMode.perEvent
+
+    /// How the library functions are probed once started: `.uprobeMulti` or `.uprobe` (per event).
+    public var variant: AttachVariant? {
+        guard exitVariant != nil else { return nil }
+        return mode == .multi ? .uprobeMulti : .uprobe
+    }
 
     public init(kind: Kind, procRoot: String = "/proc") {
         self.kind = kind
@@ -55,10 +62,14 @@ public final class LibraryCallTracer {
     /// Loads the programs (sharing the span and pid-filter maps of `context`),
     /// attaches the thread-exit cleanup and probes every library found now.
     public func start(context: BPFLoadContext) throws(AgentError) {
+        // The TLS probes tell SSL_read, SSL_write and the handshake apart by their BPF cookie.
+        if kind == .tls && libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_get_attach_cookie, nil) != 1 {
+            throw .attachFailed(program: "tls", reason: "this kernel has no bpf_get_attach_cookie (Linux 5.15+), which the TLS uprobes need")
+        }
         var lastError = AgentError.attachFailed(program: kind.rawValue, reason: "not attempted")
         for candidate in UprobeMode.preferred {
             do {
-                variant = try attachPreferringBTF(load: { (v: AttachVariant) throws(AgentError) in
+                exitVariant = try attachPreferringBTF(load: { (v: AttachVariant) throws(AgentError) in
                     try load(v, mode: candidate, context: context)
                 }, stop: stop)
                 mode = candidate

@@ -2,10 +2,13 @@ import CBPF
 import Foundation
 
 /// How a tracer's programs reached the kernel: BTF-typed tracepoints (preferred)
-/// or raw tracepoints (older kernels, or where tp_btf is refused).
+/// or raw tracepoints (older kernels, or where tp_btf is refused); for the uprobe
+/// tracers (DNS, TLS), uprobe_multi links (6.6+) or one perf-event uprobe per function.
 public enum AttachVariant: String, Sendable {
     case tpBTF = "tp_btf"
     case rawTP = "raw_tp"
+    case uprobeMulti = "uprobe_multi"
+    case uprobe = "uprobe"
 }
 
 /// Loads a tracer with tp_btf programs, else with their raw_tp twins; `stop`
