@@ -14,7 +14,7 @@ extension ELFFile {
             var at = 0
             while symbols.has(24, at: at) {
                 defer { at += 24 }
-                let type = symbols.bytes[at + 4] & 0xf, section = symbols.u16(at + 6), value = symbols.u64(at + 8)
+                let type = symbols.u8(at + 4) & 0xf, section = symbols.u16(at + 6), value = symbols.u64(at + 8)
                 // STT_FUNC or STT_GNU_IFUNC, defined here.
                 guard type == 2 || type == 10, section != 0, value != 0 else { continue }
                 let start = Int(symbols.u32(at))
