@@ -181,4 +181,57 @@ final class ContainerRootTests: XCTestCase {
         XCTAssertEqual(frame.mapping?.path, "\(app)/worker")
         XCTAssertEqual(frame.mapping?.buildID, try ReferenceTools.readelfBuildID(fixture))
     }
+
+    /// A container mounts over its binary's directory and puts a symlink to a host file at
+    /// the mapped path. Through /proc/PID/root that symlink used to be followed against the
+    /// agent's root: the agent parsed the host file and reported names from it.
+    func testSymlinkPlantedAtTheMappedPathDoesNotMakeTheAgentReadAHostFile() throws {
+        let scratch = TestEnvironment.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let app = scratch.appendingPathComponent("app").path, decoy = scratch.appendingPathComponent("decoy").path
+        try FileManager.default.createDirectory(atPath: app, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: TestEnvironment.fixture("symbols_pie"), toPath: decoy)  // other function names
+        let fixture = TestEnvironment.fixture("cpu_split")
+        let script = """
+            set -e
+            mount -t tmpfs tmpfs \(app) && cp \(fixture) \(app)/worker
+            \(app)/worker 30 &
+            worker=$!
+            until grep -q '\(app)/worker' /proc/$worker/maps 2>/dev/null; do sleep 0.01; done
+            mount -t tmpfs tmpfs \(app) && ln -s \(decoy) \(app)/worker
+            echo $worker > \(scratch.path)/ready.tmp && mv \(scratch.path)/ready.tmp \(scratch.path)/ready
+            wait
+            """
+        let process = try Command.start("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script])
+        defer { process.terminate(); process.waitUntilExit() }
+        var ready: String?
+        for _ in 0..<200 where ready == nil && process.isRunning {
+            Thread.sleep(forTimeInterval: 0.05)
+            ready = try? String(contentsOfFile: "\(scratch.path)/ready", encoding: .utf8)
+        }
+        let pid = try XCTUnwrap(Int32(try XCTUnwrap(ready, "the container never got ready").trimmingCharacters(in: .whitespacesAndNewlines)))
+        defer { kill(pid, SIGKILL) }
+        let worker = try XCTUnwrap(try ProcessMaps.read(pid: pid).mappings.first { $0.path == "\(app)/worker" })
+        XCTAssertFalse(worker.isDeleted, "the mapped path is not deleted: only hidden by the new mount")
+
+        // Watch the host file: it must not even be opened.
+        let watch = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        XCTAssertGreaterThanOrEqual(watch, 0)
+        defer { close(watch) }
+        XCTAssertGreaterThanOrEqual(inotify_add_watch(watch, decoy, UInt32(IN_OPEN | IN_ACCESS)), 0)
+
+        let symbol = try XCTUnwrap(ReferenceTools.nmFunctions(fixture).first { $0.name == "burn_one_quarter" })
+        let readelf = try Command.run("/usr/bin/readelf", ["-lW", fixture]).output
+        let load = try XCTUnwrap(readelf.split(separator: "\n").first { $0.contains("LOAD") && $0.contains("R E") }).split(separator: " ")
+        let fileOffset = symbol.address - UInt64(load[2].dropFirst(2), radix: 16)! + UInt64(load[1].dropFirst(2), radix: 16)!
+        let frame = Symbolizer().process(pid).frame(worker.start + fileOffset - worker.offset + 2, isReturnAddress: false)
+
+        var event = [UInt8](repeating: 0, count: 4096)
+        XCTAssertLessThan(read(watch, &event, event.count), 0, "the agent opened or read the host file behind the planted symlink")
+        XCTAssertEqual(frame.function, "burn_one_quarter", "named from the mapped file itself (through map_files), not from the symlink's target")
+        XCTAssertEqual(frame.mapping?.buildID, try ReferenceTools.readelfBuildID(fixture))
+        // The watch works: reading the file ourselves is seen.
+        _ = try Data(contentsOf: URL(fileURLWithPath: decoy))
+        XCTAssertGreaterThan(read(watch, &event, event.count), 0, "inotify saw our own read")
+    }
 }
