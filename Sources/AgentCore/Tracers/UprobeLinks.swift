@@ -72,7 +72,11 @@ struct UprobeLinks {
                         options.sz = MemoryLayout<bpf_uprobe_opts>.size
                         options.retprobe = returns
                         options.bpf_cookie = function.cookie
-                        guard let link = bpf_program__attach_uprobe_opts(program, -1, path, Int(function.offset), &options) else {
+                        // Offsets lie inside the file (functionFileOffsets), but a hostile one must not trap here either.
+                        guard let offset = Int(exactly: function.offset) else {
+                            throw UprobeError(reason: "uprobe offset \(function.offset) is not a file offset")
+                        }
+                        guard let link = bpf_program__attach_uprobe_opts(program, -1, path, offset, &options) else {
                             throw UprobeError(reason: "uprobe at offset \(function.offset): \(errnoText(errno))")
                         }
                         links.append(.libbpf(link))
