@@ -24,9 +24,11 @@ let package = Package(
         ),
         .systemLibrary(name: "CZlib"),
         .target(name: "CDemangle", linkerSettings: [.linkedLibrary("stdc++")]),
+        // System calls without a glibc wrapper (openat2), for the Symbolizer: no libbpf.
+        .target(name: "CSystemCalls"),
 
         // ELF / kallsyms symbolisation: a pure library, no BPF, no global state.
-        .target(name: "Symbolizer", dependencies: ["CDemangle"]),
+        .target(name: "Symbolizer", dependencies: ["CDemangle", "CSystemCalls"]),
         // Parsers of other untrusted text, pure so that they can be fuzzed alone.
         .target(name: "CgroupParsing"),
         .target(name: "QueryParsing"),

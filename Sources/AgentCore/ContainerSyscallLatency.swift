@@ -34,12 +34,14 @@ public struct ContainerSyscallLatency: Sendable {
     public init(maxContainers: Int) { self.maxContainers = maxContainers }
 
     /// Adds one drain's counts; `container` names each count's container.
+    /// Counts and sums saturate at `UInt64.max` (they are lifetime counters).
     public mutating func add(_ counts: [ProcessSyscallCount], container: (ProcessSyscallCount) -> String) {
         for count in counts where count.bucket < Int(LATENCY_BUCKETS) {
             let key = Key(container: label(container(count)), number: count.number)
             var histogram = series[key] ?? Histogram()
-            histogram.buckets[count.bucket] += count.count
-            histogram.sumNanoseconds += count.sumNanoseconds
+            // Totals for the agent's lifetime, summed here from per-drain deltas: they must not go back.
+            histogram.buckets[count.bucket] = histogram.buckets[count.bucket].addingSaturating(count.count)
+            histogram.sumNanoseconds = histogram.sumNanoseconds.addingSaturating(count.sumNanoseconds)
             if let e = count.exemplar, e.endMonotonicNanoseconds >= histogram.exemplars[count.bucket]?.endMonotonicNanoseconds ?? 0 {
                 histogram.exemplars[count.bucket] = e
             }

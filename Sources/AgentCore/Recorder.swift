@@ -46,6 +46,7 @@ public final class Recorder {
     }
 
     public func run() throws(AgentError) -> RecordSummary {
+        try DurationLimits.checkRecording(options.duration)
         guard options.sampling.frequency > 0, options.sampling.frequency <= 10_000 else {
             throw .invalidOption("--frequency must be between 1 and 10000 Hz")
         }

@@ -43,7 +43,7 @@ extension LatencyMetrics {
     /// Block I/O series with devices beyond `maximumBlockDevices` (fewest requests first) folded into "other".
     static func foldBlockDevices(_ series: [BlockIOSeries]) -> (series: [BlockIOSeries], folded: Int) {
         var requests: [String: UInt64] = [:]
-        for s in series { requests[s.device, default: 0] += s.buckets.reduce(0, +) }
+        for s in series { requests[s.device, default: 0] = s.buckets.reduce(requests[s.device] ?? 0) { $0.addingSaturating($1) } }
         guard requests.count > maximumBlockDevices else { return (series, 0) }
         let kept = Set(requests.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(maximumBlockDevices).map(\.key))
         var result = series.filter { kept.contains($0.device) }
@@ -51,7 +51,7 @@ extension LatencyMetrics {
         for var s in series where !kept.contains(s.device) {
             if var total = other[s.operation] {
                 total.absorb(s)
-                total.bytes += s.bytes
+                total.bytes &+= s.bytes  // the kernel's u64 byte counters wrap
                 other[s.operation] = total
             } else {
                 s.device = "other"
@@ -86,7 +86,7 @@ func histogramSamples(labels: [(String, String)], buckets: [UInt64], exemplars: 
     var samples: [MetricSample] = []
     var cumulative: UInt64 = 0
     for (i, bound) in LatencyBuckets.upperBounds.enumerated() where i < buckets.count {
-        cumulative += buckets[i]
+        cumulative = cumulative.addingSaturating(buckets[i])  // a cumulative count must not go back
         var exemplar: Exemplar?
         if buckets[i] > 0, i < exemplars.count, let e = exemplars[i] {
             exemplar = Exemplar(labels: ["span_id": String(format: "%016llx", e.spanID)],

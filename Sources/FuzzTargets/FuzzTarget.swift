@@ -35,11 +35,14 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     static func elf(_ input: [UInt8]) {
         guard let file = try? ELFFile(source: MemoryByteSource(input)) else { return }
         for segment in file.segments {
-            if let address = file.virtualAddress(forFileOffset: segment.fileOffset) {
-                _ = file.fileOffset(forVirtualAddress: address)
+            if let address = file.virtualAddress(forFileOffset: segment.fileOffset), let offset = file.fileOffset(forVirtualAddress: address) {
+                uprobeOffset(offset, of: "segment at \(address)", fileSize: input.count)
             }
         }
-        _ = try? file.functionFileOffsets(["getaddrinfo", "SSL_read", "main"])
+        // What the uprobe attach path asks for (LibraryCallTracer's functions) and converts (UprobeLinks).
+        for (name, offset) in (try? file.functionFileOffsets(probedFunctions)) ?? [:] {
+            uprobeOffset(offset, of: name, fileSize: input.count)
+        }
         guard let table = try? file.functionSymbols() else { return }
         var probes: [UInt64] = [0, UInt64.max]
         for segment in file.segments.prefix(4) {
@@ -54,6 +57,19 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                 _ = Demangler.demangle(match.name)
             }
         }
+    }
+
+    /// The functions the DNS and TLS tracers probe, and a name every executable has.
+    static let probedFunctions: Set<String> = [
+        "getaddrinfo", "SSL_read", "SSL_read_ex", "SSL_write", "SSL_write_ex", "SSL_do_handshake", "SSL_connect", "SSL_accept", "main",
+    ]
+
+    /// Checks a uprobe offset as `UprobeLinks` uses it: inside the file, and
+    /// converted to libbpf's `size_t` offset (`Int`) without trapping.
+    static func uprobeOffset(_ offset: UInt64, of what: String, fileSize: Int) {
+        precondition(offset < UInt64(fileSize), "\(what): uprobe offset \(offset) outside the \(fileSize)-byte file")
+        precondition(Int(exactly: offset) != nil, "\(what): uprobe offset \(offset) is not an Int")
+        _ = Int(offset)
     }
 
     static func procfs(_ input: [UInt8]) {

@@ -18,7 +18,7 @@ struct RecordCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Seconds to sample.")
+    @Option(help: "Seconds to sample (above 0, at most 31 days).")
     var duration: Double = 10
 
     @Option(help: "Samples per second on each CPU.")

@@ -79,10 +79,11 @@ public final class BinaryCache: Sendable {
         }
     }
 
-    /// The binary behind a process mapping. `candidates` are paths to try in
-    /// order (e.g. through /proc/PID/root, then /proc/PID/map_files); `root`
+    /// The binary behind a process mapping. `candidates` are where to try in
+    /// order (e.g. inside /proc/PID/root, then /proc/PID/map_files); a file is
+    /// accepted only when its device and inode are the mapping's. `root`
     /// prefixes debug-file paths.
-    public func binary(for mapping: MemoryMapping, candidates: () -> [String], root: String) -> Result<LoadedBinary, ELFError> {
+    public func binary(for mapping: MemoryMapping, candidates: () -> [BinaryCandidate], root: String) -> Result<LoadedBinary, ELFError> {
         let key = "\(mapping.device):\(mapping.inode):\(mapping.path)"
         let cached: Outcome? = state.withLock { state in
             let outcome = state.byMapping[key]
@@ -96,8 +97,10 @@ public final class BinaryCache: Sendable {
         case nil: break
         }
         var lastError = ELFError.cannotOpen(path: mapping.path, reason: "no path to open")
-        for path in candidates() {
-            switch load(path: path, displayPath: mapping.path, root: root) {
+        for candidate in candidates() {
+            let opened = candidate.open(mapping)
+            if case .failure = opened { state.withLock { $0.statistics.failures += 1 } }
+            switch opened.flatMap({ load(source: $0, displayPath: mapping.path, root: root) }) {
             case .success(let binary):
                 remember(key, .loaded(binary))
                 return .success(binary)
@@ -115,7 +118,17 @@ public final class BinaryCache: Sendable {
     /// `displayPath` is its path as the process sees it, for .gnu_debuglink.
     public func load(path: String, displayPath: String? = nil, root: String = "") -> Result<LoadedBinary, ELFError> {
         do throws(ELFError) {
-            let source = try FileByteSource(path: path)
+            return load(source: try FileByteSource(path: path), displayPath: displayPath, root: root)
+        } catch {
+            state.withLock { $0.statistics.failures += 1 }
+            return .failure(error)
+        }
+    }
+
+    /// Loads the binary open in `source` (through the identity and build-id caches).
+    func load(source: FileByteSource, displayPath: String?, root: String) -> Result<LoadedBinary, ELFError> {
+        let path = source.path
+        do throws(ELFError) {
             if let binary = state.withLock({ state -> LoadedBinary? in
                 let hit = state.byIdentity[source.identity]
                 if let hit {
@@ -162,7 +175,10 @@ public final class BinaryCache: Sendable {
             let candidates = debugFiles.candidates(
                 buildID: elf.buildIDHex, debugLink: elf.debugLink?.name, binaryPath: displayPath, root: root)
             for candidate in candidates {
-                guard let source = try? FileByteSource(path: candidate),
+                // Inside a container's root, its debug files are resolved without leaving it.
+                let inRoot = !root.isEmpty && candidate.hasPrefix(root + "/")
+                guard let source = try? (inRoot ? FileByteSource(path: String(candidate.dropFirst(root.count)), in: root, accept: { _ in true })
+                                                : FileByteSource(path: candidate)),
                       let debug = try? ELFFile(source: source), debug.hasSymtab else { continue }
                 if let want = elf.buildID, let have = debug.buildID, want != have { continue }
                 if let symbols = try? debug.functionSymbols(), symbols.count > 0 {

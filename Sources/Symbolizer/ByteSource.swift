@@ -39,10 +39,32 @@ public final class FileByteSource: ByteSource {
     private let fd: Int32
 
     /// Opens `path` read-only. Throws `.cannotOpen` naming the errno text.
-    public init(path: String) throws(ELFError) {
+    public convenience init(path: String) throws(ELFError) {
         // O_NONBLOCK: a FIFO planted where a binary or debug file is expected must not hang us.
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        try self.init(descriptor: fd, path: path)
+    }
+
+    /// Opens `path` (absolute, as seen inside `root`, e.g. "/proc/PID/root") without
+    /// leaving the root (`RootedPath`), and only if it is the file `accept` wants:
+    /// a file that is not is never opened for reading. `path` in errors is `root + path`.
+    public convenience init(path: String, in root: String, accept: (FileIdentity) -> Bool) throws(ELFError) {
+        let pathFD = try RootedPath.open(path, in: root)
+        defer { close(pathFD) }
+        let shown = root + path
+        var st = stat()
+        guard fstat(pathFD, &st) == 0 else { throw .cannotOpen(path: shown, reason: String(cString: strerror(errno))) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw .cannotOpen(path: shown, reason: "not a regular file") }
+        guard accept(FileIdentity(st)) else { throw .cannotOpen(path: shown, reason: "not the mapped file (another device or inode)") }
+        // The O_PATH descriptor pins the checked inode: reopening it reads that very file.
+        let fd = open("/proc/self/fd/\(pathFD)", O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        guard fd >= 0 else { throw .cannotOpen(path: shown, reason: String(cString: strerror(errno))) }
+        try self.init(descriptor: fd, path: shown)
+    }
+
+    /// Takes ownership of `fd`, open for reading (closed here when it is not a regular file).
+    init(descriptor fd: Int32, path: String) throws(ELFError) {
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             let reason = String(cString: strerror(errno))
@@ -56,13 +78,14 @@ public final class FileByteSource: ByteSource {
         self.fd = fd
         self.path = path
         self.size = UInt64(st.st_size)
-        self.identity = FileIdentity(
-            device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
-            modified: Int64(st.st_mtim.tv_sec) &* 1_000_000_000 &+ Int64(st.st_mtim.tv_nsec),
-            size: UInt64(st.st_size))
+        self.identity = FileIdentity(st)
     }
 
     deinit { close(fd) }
+
+    /// A path to this very open file, for the agent's own system calls
+    /// (`/proc/self/fd/N`; valid while this source lives).
+    public var descriptorPath: String { "/proc/self/fd/\(fd)" }
 
     public func read(offset: UInt64, count: Int) throws(ELFError) -> [UInt8] {
         guard count >= 0, offset <= size, UInt64(count) <= size - offset else {
@@ -89,4 +112,12 @@ public struct FileIdentity: Hashable, Sendable {
     public var inode: UInt64
     public var modified: Int64
     public var size: UInt64
+}
+
+extension FileIdentity {
+    init(_ st: stat) {
+        self.init(device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
+                  modified: Int64(st.st_mtim.tv_sec) &* 1_000_000_000 &+ Int64(st.st_mtim.tv_nsec),
+                  size: UInt64(st.st_size))
+    }
 }

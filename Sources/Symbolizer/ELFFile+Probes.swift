@@ -1,7 +1,8 @@
 extension ELFFile {
     /// File offsets of the defined functions named in `names` (from `.dynsym`,
     /// then `.symtab`), as uprobes want them: the offset in the file of the
-    /// function's first instruction. Names not found are absent from the result.
+    /// function's first instruction, always inside the file. Names not found (or
+    /// whose offset would lie outside the file) are absent from the result.
     public func functionFileOffsets(_ names: Set<String>) throws(ELFError) -> [String: UInt64] {
         var found: [String: UInt64] = [:]
         for wanted in [Self.sectionDynsym, Self.sectionSymtab] where found.count < names.count {
@@ -14,7 +15,7 @@ extension ELFFile {
             var at = 0
             while symbols.has(24, at: at) {
                 defer { at += 24 }
-                let type = symbols.bytes[at + 4] & 0xf, section = symbols.u16(at + 6), value = symbols.u64(at + 8)
+                let type = symbols.u8(at + 4) & 0xf, section = symbols.u16(at + 6), value = symbols.u64(at + 8)
                 // STT_FUNC or STT_GNU_IFUNC, defined here.
                 guard type == 2 || type == 10, section != 0, value != 0 else { continue }
                 let start = Int(symbols.u32(at))
@@ -29,12 +30,14 @@ extension ELFFile {
         return found
     }
 
-    /// The file offset of the byte loaded at `address`, through the PT_LOAD segment holding it.
+    /// The file offset of the byte loaded at `address`, through the PT_LOAD segment holding it;
+    /// nil when no segment holds it or the offset lies outside the file (a hostile header).
     public func fileOffset(forVirtualAddress address: UInt64) -> UInt64? {
         for segment in segments where address >= segment.virtualAddress && address - segment.virtualAddress < max(segment.fileSize, 1) {
-            // A hostile header can put the segment's offset near 2^64: no offset then, not a trap.
+            // A hostile header can put the segment's offset near 2^64, or past the end of the
+            // file: no offset then (uprobes at such offsets cannot exist), not a trap.
             let (offset, overflow) = (address - segment.virtualAddress).addingReportingOverflow(segment.fileOffset)
-            return overflow ? nil : offset
+            return overflow || offset >= source.size ? nil : offset
         }
         return nil
     }

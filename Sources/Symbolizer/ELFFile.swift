@@ -59,7 +59,7 @@ public struct ELFFile: Sendable {
             throw .notELF
         }
         let header = LittleEndianBytes(try source.read(offset: 0, count: 64))
-        guard header.bytes[0..<4] == [0x7f, 0x45, 0x4c, 0x46] else { throw .notELF }
+        guard header.slice(0, 4) == [0x7f, 0x45, 0x4c, 0x46] else { throw .notELF }
         guard header.u8(4) == 2 else { throw .unsupported("32-bit ELF (class \(header.u8(4)))") }
         guard header.u8(5) == 1 else { throw .unsupported("big-endian ELF") }
         type = header.u16(16)
@@ -206,8 +206,8 @@ public struct ELFFile: Sendable {
             let nameAt = at + 12
             let descAt = nameAt + ((nameSize + 3) & ~3)
             guard nameSize <= notes.count, descSize <= notes.count, notes.has(descSize, at: descAt) else { return nil }
-            if kind == 3 && nameSize == 4 && notes.bytes[nameAt..<nameAt + 4] == [0x47, 0x4e, 0x55, 0] && descSize > 0 {
-                return Array(notes.bytes[descAt..<descAt + descSize])
+            if kind == 3 && nameSize == 4 && notes.slice(nameAt, 4) == [0x47, 0x4e, 0x55, 0] && descSize > 0 {
+                return notes.slice(descAt, descSize)
             }
             at = descAt + ((descSize + 3) & ~3)
         }

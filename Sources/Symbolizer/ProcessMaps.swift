@@ -23,10 +23,15 @@ public struct MemoryMapping: Sendable, Hashable {
     /// mapped here: same device and inode.
     public func isMapped(from path: String) -> Bool {
         var info = stat()
-        guard inode != 0, stat(path, &info) == 0, UInt64(info.st_ino) == inode else { return false }
+        guard stat(path, &info) == 0 else { return false }
+        return isMapped(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+    }
+
+    /// Whether a file with this `st_dev` and `st_ino` is the very file mapped here.
+    public func isMapped(device dev: UInt64, inode: UInt64) -> Bool {
+        guard self.inode != 0, inode == self.inode else { return false }
         let parts = device.split(separator: ":")
         guard parts.count == 2, let major = UInt64(parts[0], radix: 16), let minor = UInt64(parts[1], radix: 16) else { return false }
-        let dev = UInt64(info.st_dev)
         return major == ((dev >> 8) & 0xfff) | ((dev >> 32) & ~0xfff) && minor == (dev & 0xff) | ((dev >> 12) & ~0xff)
     }
 }

@@ -140,13 +140,13 @@ public final class ProcessSymbols {
         if let known = resolved[mapping.start] { return known }
         let proc = "\(symbolizer.options.procRoot)/\(pid)"
         let result = symbolizer.binaries.binary(for: mapping, candidates: {
-            var candidates: [String] = []
-            if !mapping.isDeleted { candidates.append("\(proc)/root\(mapping.path)") }
+            var candidates: [BinaryCandidate] = []
+            if !mapping.isDeleted { candidates.append(.inRoot(path: mapping.path, root: "\(proc)/root")) }
             // map_files reaches the mapped inode even when the path was deleted or replaced.
-            candidates.append("\(proc)/map_files/\(String(mapping.start, radix: 16))-\(String(mapping.end, radix: 16))")
+            candidates.append(.path("\(proc)/map_files/\(String(mapping.start, radix: 16))-\(String(mapping.end, radix: 16))"))
             // Without access to the process's root (no CAP_SYS_PTRACE over it), the
             // same path in the agent's own namespace serves if it is the mapped inode.
-            if !mapping.isDeleted, mapping.isMapped(from: mapping.path) { candidates.append(mapping.path) }
+            if !mapping.isDeleted, mapping.isMapped(from: mapping.path) { candidates.append(.path(mapping.path)) }
             return candidates
         }, root: "\(proc)/root")
         resolved[mapping.start] = result

@@ -34,4 +34,17 @@ final class ContainerSyscallLatencyTests: XCTestCase {
         XCTAssertNil(cgroups.container(of: 1))
         XCTAssertNil(cgroups.container(of: 99))
     }
+
+    /// Months of blocked threads reach 2^64 ns: the lifetime totals stop there, never trap nor go back.
+    func testLifetimeTotalsSaturateInsteadOfTrapping() {
+        var latency = ContainerSyscallLatency(maxContainers: 2)
+        var huge = count(1, events: 3)
+        huge.sumNanoseconds = UInt64.max - 10
+        latency.add([huge]) { _ in "a" }
+        huge.count = UInt64.max
+        latency.add([huge, count(1)]) { _ in "a" }
+        let series = latency.series[.init(container: "a", number: 35)]
+        XCTAssertEqual(series?.sumNanoseconds, UInt64.max)
+        XCTAssertEqual(series?.buckets[16], UInt64.max)
+    }
 }

@@ -36,10 +36,11 @@ final class SampleHubTests: XCTestCase {
     func testCollectsUntilDeadlineAndFiltersByPid() async throws {
         let hub = SampleHub(capacity: 2)
         async let collected = hub.collect(seconds: 0.3, pids: [2])
-        try await Task.sleep(for: .milliseconds(50))
+        try await hub.untilWaiting(1)
+        let registered = ContinuousClock.now
         hub.publish([sample(pid: 1), sample(pid: 2)])
         hub.publish([sample(pid: 2)])
-        try await Task.sleep(for: .milliseconds(350))
+        try await Task.sleep(until: registered + .milliseconds(350))  // the deadline (0.3 s after collect began) has passed
         hub.publish([sample(pid: 2)])  // past the deadline: completes the tap (and is included)
         let samples = try await collected
         XCTAssertEqual(samples.map(\.count), [3])
@@ -49,7 +50,7 @@ final class SampleHubTests: XCTestCase {
     func testRefusesBeyondCapacityAndWhenClosed() async throws {
         let hub = SampleHub(capacity: 1)
         async let first = hub.collect(seconds: 10)
-        try await Task.sleep(for: .milliseconds(50))
+        try await hub.untilWaiting(1)
         do {
             _ = try await hub.collect(seconds: 1)
             XCTFail("a second request must be refused")
@@ -149,14 +150,28 @@ final class SampleHubCancellationTests: XCTestCase {
     func testCancelledRequestFreesItsSlot() async throws {
         let hub = SampleHub(capacity: 1)
         let waiting = Task { try await hub.collect(seconds: 60) }
-        try await Task.sleep(for: .milliseconds(50))
-        XCTAssertEqual(hub.waiting, 1)
+        try await hub.untilWaiting(1)
         waiting.cancel()
         _ = try await waiting.value
         XCTAssertEqual(hub.waiting, 0)
-        async let next = hub.collect(seconds: 0.05)
-        try await Task.sleep(for: .milliseconds(100))
+        async let next = hub.collect(seconds: 0)
+        try await hub.untilWaiting(1)  // accepted: the slot was free (a refusal would never register)
         hub.publish([])
-        _ = try await next  // accepted: the slot was free
+        _ = try await next
+    }
+}
+
+extension SampleHub {
+    /// Returns once `count` requests are registered: what the tests wait for
+    /// instead of sleeping and hoping the `async let` got that far.
+    func untilWaiting(_ count: Int, file: StaticString = #filePath, line: UInt = #line) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while waiting < count {
+            guard ContinuousClock.now < deadline else {
+                XCTFail("\(count) requests never registered (\(waiting) did)", file: file, line: line)
+                throw CancellationError()
+            }
+            try await Task.sleep(for: .milliseconds(1))  // a polling interval, not an ordering guess
+        }
     }
 }

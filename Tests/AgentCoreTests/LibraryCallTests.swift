@@ -19,8 +19,9 @@ final class LibraryScannerTests: XCTestCase {
         XCTAssertFalse(LibraryScanner.isLibSSL("libssl3.so"), "NSS, not OpenSSL")
     }
 
-    func testFindsEachLibraryOnceThenOnlyInNewProcesses() {
+    func testFindsEachLibraryOnceThenOnlyInNewProcesses() throws {
         let scanner = LibraryScanner { LibraryScanner.isLibc($0) }
+        let before = Self.livePIDs()
         let first = scanner.scanNewProcesses()
         XCTAssertFalse(first.isEmpty, "this test process maps libc")
         XCTAssertEqual(Set(first.map { "\($0.device):\($0.inode)" }).count, first.count, "one entry per file")
@@ -28,12 +29,23 @@ final class LibraryScannerTests: XCTestCase {
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/bin/sleep")
         child.arguments = ["5"]
-        try? child.run()
-        defer { child.terminate() }
-        Thread.sleep(forTimeInterval: 0.2)
+        try child.run()  // a failed launch must fail the test, not pass it vacuously
+        defer { child.terminate(); child.waitUntilExit() }
+        // Until the child has exec'd sleep and mapped libc (no fixed delay).
+        let childMaps = "/proc/\(child.processIdentifier)/maps"
+        for _ in 0..<500 where !((try? String(contentsOfFile: childMaps, encoding: .utf8))?.contains("libc.so") ?? false) {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
         let second = scanner.scanNewProcesses()
         XCTAssertTrue(second.contains { $0.hostPaths.contains { $0.hasPrefix("/proc/\(child.processIdentifier)/root/") } },
                       "a process started later is scanned: \(second)")
+        // Processes that existed at the first scan were scanned then: none may be read again.
+        let rescanned = second.flatMap(\.hostPaths).compactMap { Int32($0.split(separator: "/")[1]) }.filter { before.contains($0) }
+        XCTAssertEqual(rescanned, [], "already scanned processes were scanned again: \(second)")
+    }
+
+    static func livePIDs() -> Set<Int32> {
+        Set(((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) })
     }
 }
 

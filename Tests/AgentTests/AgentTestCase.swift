@@ -33,10 +33,14 @@ class AgentTestCase: XCTestCase {
         return process
     }
 
-    /// Runs `profiler-agent ARGS…`.
+    /// Runs `profiler-agent ARGS…`, watching the BPF objects it holds (checked at teardown).
     func agent(_ arguments: [String], input: Data? = nil) throws -> CommandResult {
-        let result = try Command.run(TestEnvironment.agent, arguments, input: input)
+        var watch: BPFObjectWatch?
+        let result = try Command.run(TestEnvironment.agent, arguments, input: input,
+                                     started: { watch = BPFObjectWatch.start(pid: $0) }, finished: { watch?.stop() })
         XCTAssertFalse(result.killedBySignal, "the agent crashed: \(result.stderr)")
+        // A recording that worked loaded programs: a watch that saw none would check nothing.
+        if arguments.first == "record", result.status == 0 { watch?.mustHaveSeenPrograms = true }
         return result
     }
 
@@ -48,12 +52,46 @@ class AgentTestCase: XCTestCase {
         return PprofReader.flatten(try PprofReader.decode(Data(contentsOf: URL(fileURLWithPath: output))))
     }
 
-    /// No program of ours may remain loaded once the agent has exited.
+    /// Every BPF program, link and map the agents of this test held (seen through their
+    /// /proc/PID/fdinfo while they ran) must be gone once they have exited. Only theirs:
+    /// another agent on the machine neither fails this nor hides a leak.
     func assertNothingAttached(file: StaticString = #filePath, line: UInt = #line) throws {
+        let watches = BPFObjectWatch.takeAll()
+        var held = BPFObjectWatch.Seen()
+        for watch in watches {
+            let deadline = Date().addingTimeInterval(10)
+            while kill(watch.pid, 0) == 0, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            XCTAssertNotEqual(kill(watch.pid, 0), 0, "agent \(watch.pid) is still running at teardown", file: file, line: line)
+            watch.stop()
+            let seen = watch.objects
+            if watch.mustHaveSeenPrograms {
+                XCTAssertFalse(seen.programs.isEmpty, "agent \(watch.pid) ran BPF but no program of it was seen", file: file, line: line)
+            }
+            held.programs.formUnion(seen.programs)
+            held.links.formUnion(seen.links)
+            held.maps.formUnion(seen.maps)
+        }
+        guard !(held.programs.isEmpty && held.links.isEmpty && held.maps.isEmpty) else { return }
+        // The kernel frees objects shortly after the last reference is dropped (RCU): allow it a moment.
+        var left: (programs: Set<UInt32>, links: Set<UInt32>, maps: Set<UInt32>) = ([], [], [])
+        for _ in 0..<50 {
+            left = (held.programs.intersection(try loadedIDs("prog")), held.links.intersection(try loadedIDs("link")),
+                    held.maps.intersection(try loadedIDs("map")))
+            if left.programs.isEmpty && left.links.isEmpty && left.maps.isEmpty { return }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        XCTFail("still loaded after the agent exited: programs \(left.programs.sorted()) (of \(held.programs.count)), "
+                + "links \(left.links.sorted()) (of \(held.links.count)), maps \(left.maps.sorted()) (of \(held.maps.count))",
+                file: file, line: line)
+    }
+
+    /// Ids of the loaded BPF objects of a kind ("prog", "link", "map"), from bpftool.
+    func loadedIDs(_ kind: String) throws -> Set<UInt32> {
         let bpftool = TestEnvironment.which("bpftool") ?? "/usr/sbin/bpftool"
-        let programs = try Command.run(bpftool, ["prog", "show"])
-        XCTAssertEqual(programs.status, 0, programs.stderr, file: file, line: line)
-        XCTAssertFalse(programs.output.contains("profile_sample"), "a profiler program is still loaded:\n\(programs.output)", file: file, line: line)
+        let listed = try Command.run(bpftool, ["-j", kind, "show"])
+        XCTAssertEqual(listed.status, 0, listed.stderr)
+        let objects = try JSONSerialization.jsonObject(with: listed.stdout) as? [[String: Any]] ?? []
+        return Set(objects.compactMap { ($0["id"] as? NSNumber)?.uint32Value })
     }
 }
 

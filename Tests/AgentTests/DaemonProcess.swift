@@ -26,6 +26,7 @@ final class DaemonProcess {
             if !data.isEmpty { errors.set(errors.get() + String(decoding: data, as: UTF8.self)) }
         }
         try process.run()
+        let watch = BPFObjectWatch.start(pid: process.processIdentifier)
         var found: Int?
         for _ in 0..<200 where found == nil && process.isRunning {
             Thread.sleep(forTimeInterval: 0.05)
@@ -38,6 +39,7 @@ final class DaemonProcess {
             throw DaemonFailed(message: "the agent did not start serving: \(errors.get())")
         }
         port = found
+        watch.mustHaveSeenPrograms = true  // serving: sampling is attached
     }
 
     deinit {

@@ -53,3 +53,26 @@ final class ErrorReportingTests: AgentTestCase {
         XCTAssertTrue(result.stderr.contains("cannot write /nonexistent-dir/cpu.pb.gz"), result.stderr)
     }
 }
+
+/// `--duration` is bounded: `inf` or `1e19` on a terminal used to trap in the progress line.
+final class DurationLimitTests: AgentTestCase {
+    func testUnboundedDurationsAreRejectedWithAMessage() throws {
+        for duration in ["inf", "1e19", "nan", "-1", "0", "2678401"] {
+            // script(1) gives the agent a terminal, so the progress line is on (as for a user at a shell);
+            // timeout(1) bounds a regression that would sample forever.
+            let command = "\(TestEnvironment.agent) record --duration=\(duration) --output \(scratch.path)/x.pb.gz"
+            let result = try Command.run("/usr/bin/timeout", ["20", "/usr/bin/script", "-qec", command, "/dev/null"])
+            XCTAssertEqual(result.status, 1, "--duration \(duration): \(result.output)")
+            XCTAssertTrue(result.output.contains("--duration must be a number of seconds above 0 and at most 2678400 (31 days)"),
+                          "--duration \(duration): \(result.output)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(scratch.path)/x.pb.gz"), "nothing recorded")
+    }
+
+    func testLongestDurationIsAccepted() throws {
+        XCTAssertNoThrow(try DurationLimits.checkRecording(DurationLimits.maximumSeconds))
+        XCTAssertNoThrow(try DurationLimits.checkRecording(0.001))
+        XCTAssertThrowsError(try DurationLimits.checkRecording(.infinity))
+        XCTAssertThrowsError(try DurationLimits.checkRecording(.nan))
+    }
+}

@@ -88,9 +88,14 @@ final class PrometheusTests: AgentTestCase {
         var top = try Command.run(TestEnvironment.which("go") ?? "/usr/bin/go", ["tool", "pprof", "-top", "-sample_index=offcpu", file.path])
         XCTAssertEqual(top.status, 0, top.stderr)
         if !top.output.contains("sleep_once") {
-            // Seen once in CI: that sleep's profile had its kernel frames but no user frames. A
-            // user stack the kernel could not store is counted; only then may an earlier exemplar
-            // stand in for it (and it must lead to the sleeping stack).
+            // Seen once in CI: that sleep's profile had its kernel frames but no user frames. Only
+            // that case may have an earlier exemplar stand in, and only when it is this span's own
+            // loss: its profile is that very sleep in the kernel with no user stack at all, and the
+            // agent counted a lost user stack.
+            let samples = PprofReader.flatten(try PprofReader.decode(try Data(contentsOf: file)))
+            XCTAssertFalse(samples.isEmpty, "the span's profile is empty:\n\(top.output)")
+            XCTAssertTrue(samples.allSatisfy { $0.userFunctions.isEmpty && $0.kernelFunctions.contains { $0.contains("nanosleep") } },
+                          "the span's profile is not a sleep whose user stack was lost:\n\(top.output)")
             let dropped = try agent.getText("/metrics").split(separator: "\n").filter {
                 $0.hasPrefix("profiler_agent_offcpu_stacks_dropped_total{kind=\"user\"}") || $0.hasPrefix("profiler_agent_offcpu_stacks_dropped_total{kind=\"missing\"}")
             }.compactMap { Double($0.split(separator: " ").last ?? "") }.reduce(0, +)

@@ -87,7 +87,7 @@ final class PushTests: AgentTestCase {
         XCTAssertTrue(samples.allSatisfy { $0.numericLabels.isEmpty }, "pid/tid would make a series per thread")
 
         let metrics = try agent.getText("/metrics")
-        XCTAssertGreaterThanOrEqual(metricValue("profiler_agent_pushes_total{result=\"ok\"}", metrics), 2)
+        XCTAssertGreaterThanOrEqual(try metricValue("profiler_agent_pushes_total{result=\"ok\"}", metrics), 2)
     }
 
     func testSIGTERMDeliversTheFinalWindow() throws {
@@ -116,12 +116,12 @@ final class PushTests: AgentTestCase {
         let first = try agent.getText("/metrics")
         Thread.sleep(forTimeInterval: 1.5)
         let second = try agent.getText("/metrics")
-        XCTAssertGreaterThan(metricValue("profiler_agent_pushes_total{result=\"failed\"}", second), 0)
-        XCTAssertGreaterThan(metricValue("profiler_agent_pushes_total{result=\"dropped\"}", second), 0)
-        XCTAssertEqual(metricValue("profiler_agent_pushes_total{result=\"ok\"}", second), 0)
-        XCTAssertGreaterThan(metricValue("profiler_agent_samples_total", second), metricValue("profiler_agent_samples_total", first),
+        XCTAssertGreaterThan(try metricValue("profiler_agent_pushes_total{result=\"failed\"}", second), 0)
+        XCTAssertGreaterThan(try metricValue("profiler_agent_pushes_total{result=\"dropped\"}", second), 0)
+        XCTAssertEqual(try metricValue("profiler_agent_pushes_total{result=\"ok\"}", second), 0)
+        XCTAssertGreaterThan(try metricValue("profiler_agent_samples_total", second), try metricValue("profiler_agent_samples_total", first),
                              "sampling must not wait on the network")
-        XCTAssertGreaterThan(metricValue("profiler_agent_windows_closed_total", second), metricValue("profiler_agent_windows_closed_total", first))
+        XCTAssertGreaterThan(try metricValue("profiler_agent_windows_closed_total", second), try metricValue("profiler_agent_windows_closed_total", first))
         XCTAssertEqual(try agent.get("/readyz").status, 200)
         let exit = agent.terminate()
         XCTAssertEqual(exit.status, 0)
@@ -138,11 +138,11 @@ final class PushTests: AgentTestCase {
         let first = try agent.getText("/metrics")
         Thread.sleep(forTimeInterval: 5)
         let second = try agent.getText("/metrics")
-        XCTAssertEqual(metricValue("profiler_agent_pushes_total{result=\"ok\"}", second), 0)
-        XCTAssertGreaterThan(metricValue("profiler_agent_pushes_total{result=\"failed\"}", second), 0, "timed-out pushes are failures")
-        XCTAssertGreaterThan(metricValue("profiler_agent_pushes_total{result=\"dropped\"}", second), 0, "a full queue drops the oldest")
-        XCTAssertLessThanOrEqual(metricValue("profiler_agent_push_queue_windows", second), 2)
-        XCTAssertGreaterThanOrEqual(metricValue("profiler_agent_windows_closed_total", second) - metricValue("profiler_agent_windows_closed_total", first), 4,
+        XCTAssertEqual(try metricValue("profiler_agent_pushes_total{result=\"ok\"}", second), 0)
+        XCTAssertGreaterThan(try metricValue("profiler_agent_pushes_total{result=\"failed\"}", second), 0, "timed-out pushes are failures")
+        XCTAssertGreaterThan(try metricValue("profiler_agent_pushes_total{result=\"dropped\"}", second), 0, "a full queue drops the oldest")
+        XCTAssertLessThanOrEqual(try metricValue("profiler_agent_push_queue_windows", second), 2)
+        XCTAssertGreaterThanOrEqual(try metricValue("profiler_agent_windows_closed_total", second) - metricValue("profiler_agent_windows_closed_total", first), 4,
                                     "windows keep closing every second while a push hangs")
         let profile = try agent.get("/debug/pprof/profile?seconds=1")
         XCTAssertEqual(profile.status, 200)
@@ -152,10 +152,9 @@ final class PushTests: AgentTestCase {
         XCTAssertLessThan(exit.seconds, 2.5, "a hung receiver must not hold up shutdown")
     }
 
-    func metricValue(_ series: String, _ text: String) -> Double {
-        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
-            return Double(line.split(separator: " ").last ?? "") ?? -1
-        }
-        return -1
+    /// The value of `series` in an exposition; a missing series (or an unparsable value) is a failure, not a number.
+    func metricValue(_ series: String, _ text: String, file: StaticString = #filePath, line: UInt = #line) throws -> Double {
+        let value = text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+        return try XCTUnwrap(value, "no series \(series) in:\n\(text)", file: file, line: line)
     }
 }

@@ -24,7 +24,10 @@ final class ProcessSymbolizationTests: XCTestCase {
                 return start + fileOffset - offset
             }
         }
-        throw XCTSkip("no executable mapping holds \(function)")
+        // A regression in maps parsing (or in the fixture) must fail the live tests, not skip them.
+        struct NoMapping: Error, CustomStringConvertible { var description: String }
+        XCTFail("no executable mapping of \(binary) holds \(function)")
+        throw NoMapping(description: "no executable mapping of \(binary) holds \(function)")
     }
 
     func startFixture(_ path: String) throws -> Process {
@@ -134,7 +137,13 @@ final class ProcessSymbolizationTests: XCTestCase {
         let strings = try XCTUnwrap(elf.sections.first { $0.name == ".dynstr" })
         XCTAssertGreaterThan(binary.symbolCount, 1000)
         XCTAssertLessThan(cache.statistics.symbolBytes, binary.symbolCount * 16 + Int(strings.size) / 4, "names are not copied")
-        let address = try XCTUnwrap(try elf.functionSymbols().lookup(UInt64(try XCTUnwrap(elf.functionFileOffsets(["getaddrinfo"])["getaddrinfo"]))))
+        // functionFileOffsets gives a file offset: lookup wants the ELF virtual address.
+        let offset = try XCTUnwrap(try elf.functionFileOffsets(["getaddrinfo"])["getaddrinfo"])
+        let vaddr = try XCTUnwrap(elf.virtualAddress(forFileOffset: offset))
+        let expected = try XCTUnwrap(ReferenceTools.nmFunctions(library.path, dynamic: true).first { $0.name.split(separator: "@").first == "getaddrinfo" })
+        XCTAssertEqual(vaddr, expected.address, "the offset maps back to nm's address of getaddrinfo")
+        let address = try XCTUnwrap(try elf.functionSymbols().lookup(vaddr))
+        XCTAssertEqual(address.address, expected.address)
         XCTAssertEqual(binary.function(at: address.address)?.systemName, "getaddrinfo")
         XCTAssertEqual(binary.systemName(at: address.address), "getaddrinfo")
 
@@ -180,5 +189,58 @@ final class ContainerRootTests: XCTestCase {
         XCTAssertEqual(frame.function, "burn_one_quarter")
         XCTAssertEqual(frame.mapping?.path, "\(app)/worker")
         XCTAssertEqual(frame.mapping?.buildID, try ReferenceTools.readelfBuildID(fixture))
+    }
+
+    /// A container mounts over its binary's directory and puts a symlink to a host file at
+    /// the mapped path. Through /proc/PID/root that symlink used to be followed against the
+    /// agent's root: the agent parsed the host file and reported names from it.
+    func testSymlinkPlantedAtTheMappedPathDoesNotMakeTheAgentReadAHostFile() throws {
+        let scratch = TestEnvironment.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let app = scratch.appendingPathComponent("app").path, decoy = scratch.appendingPathComponent("decoy").path
+        try FileManager.default.createDirectory(atPath: app, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: TestEnvironment.fixture("symbols_pie"), toPath: decoy)  // other function names
+        let fixture = TestEnvironment.fixture("cpu_split")
+        let script = """
+            set -e
+            mount -t tmpfs tmpfs \(app) && cp \(fixture) \(app)/worker
+            \(app)/worker 30 &
+            worker=$!
+            until grep -q '\(app)/worker' /proc/$worker/maps 2>/dev/null; do sleep 0.01; done
+            mount -t tmpfs tmpfs \(app) && ln -s \(decoy) \(app)/worker
+            echo $worker > \(scratch.path)/ready.tmp && mv \(scratch.path)/ready.tmp \(scratch.path)/ready
+            wait
+            """
+        let process = try Command.start("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script])
+        defer { process.terminate(); process.waitUntilExit() }
+        var ready: String?
+        for _ in 0..<200 where ready == nil && process.isRunning {
+            Thread.sleep(forTimeInterval: 0.05)
+            ready = try? String(contentsOfFile: "\(scratch.path)/ready", encoding: .utf8)
+        }
+        let pid = try XCTUnwrap(Int32(try XCTUnwrap(ready, "the container never got ready").trimmingCharacters(in: .whitespacesAndNewlines)))
+        defer { kill(pid, SIGKILL) }
+        let worker = try XCTUnwrap(try ProcessMaps.read(pid: pid).mappings.first { $0.path == "\(app)/worker" })
+        XCTAssertFalse(worker.isDeleted, "the mapped path is not deleted: only hidden by the new mount")
+
+        // Watch the host file: it must not even be opened.
+        let watch = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        XCTAssertGreaterThanOrEqual(watch, 0)
+        defer { close(watch) }
+        XCTAssertGreaterThanOrEqual(inotify_add_watch(watch, decoy, UInt32(IN_OPEN | IN_ACCESS)), 0)
+
+        let symbol = try XCTUnwrap(ReferenceTools.nmFunctions(fixture).first { $0.name == "burn_one_quarter" })
+        let readelf = try Command.run("/usr/bin/readelf", ["-lW", fixture]).output
+        let load = try XCTUnwrap(readelf.split(separator: "\n").first { $0.contains("LOAD") && $0.contains("R E") }).split(separator: " ")
+        let fileOffset = symbol.address - UInt64(load[2].dropFirst(2), radix: 16)! + UInt64(load[1].dropFirst(2), radix: 16)!
+        let frame = Symbolizer().process(pid).frame(worker.start + fileOffset - worker.offset + 2, isReturnAddress: false)
+
+        var event = [UInt8](repeating: 0, count: 4096)
+        XCTAssertLessThan(read(watch, &event, event.count), 0, "the agent opened or read the host file behind the planted symlink")
+        XCTAssertEqual(frame.function, "burn_one_quarter", "named from the mapped file itself (through map_files), not from the symlink's target")
+        XCTAssertEqual(frame.mapping?.buildID, try ReferenceTools.readelfBuildID(fixture))
+        // The watch works: reading the file ourselves is seen.
+        _ = try Data(contentsOf: URL(fileURLWithPath: decoy))
+        XCTAssertGreaterThan(read(watch, &event, event.count), 0, "inotify saw our own read")
     }
 }

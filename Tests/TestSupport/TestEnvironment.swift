@@ -51,8 +51,10 @@ public struct CommandResult: Sendable {
 /// Runs commands and background processes for tests.
 public enum Command {
     /// Runs `executable` with `arguments` to completion, feeding `input` to stdin.
+    /// `started` gets the pid once it runs; `finished` is called once it has been reaped.
     @discardableResult
-    public static func run(_ executable: String, _ arguments: [String], input: Data? = nil, environment: [String: String]? = nil) throws -> CommandResult {
+    public static func run(_ executable: String, _ arguments: [String], input: Data? = nil, environment: [String: String]? = nil,
+                           started: (Int32) -> Void = { _ in }, finished: () -> Void = {}) throws -> CommandResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -62,6 +64,7 @@ public enum Command {
         process.standardError = err
         process.standardInput = input == nil ? FileHandle.nullDevice : inPipe
         try process.run()
+        started(process.processIdentifier)
         if let input {
             DispatchQueue.global().async {
                 try? inPipe.fileHandleForWriting.write(contentsOf: input)
@@ -79,6 +82,7 @@ public enum Command {
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         group.wait()
         process.waitUntilExit()
+        finished()
         return CommandResult(
             status: process.terminationStatus,
             killedBySignal: process.terminationReason == .uncaughtSignal,

@@ -1,5 +1,6 @@
 import CBPF
 import Foundation
+import Symbolizer
 
 /// Traces calls into a shared library with uprobes (`bpf/dns.bpf.c`,
 /// `bpf/tls.bpf.c`): finds the library in every process (containers included),
@@ -128,20 +129,28 @@ public final class LibraryCallTracer {
         for library in scanner.scanNewProcesses() {
             let key = "\(library.device):\(library.inode)"
             guard libraries[key] == nil, !refused.contains(key) else { continue }
-            var links: UprobeLinks?, refusal: String?
-            for path in library.hostPaths where links == nil {
-                do {
-                    links = try UprobeLinks(path: path, functions: probes.functions, entry: program(probes.entry), exit: program(probes.exit), mode: mode)
-                } catch {
-                    // A file that is there but cannot be probed (no such function) is not
-                    // retried; a process that exited meanwhile leaves the next path to try.
-                    if FileManager.default.fileExists(atPath: path) { refusal = "\(path): \(error)" }
+            var links: UprobeLinks?, refusal: String?, unopened: ELFError?
+            for candidate in library.candidates where links == nil && refusal == nil {
+                // Only the mapped file itself (device and inode), never what a container put at its path.
+                switch candidate.open(library.mapping) {
+                case .failure(let error):
+                    // The process exited meanwhile, or the path is another file now: try the next.
+                    unopened = error
+                case .success(let file):
+                    do {
+                        links = try UprobeLinks(file: file, functions: probes.functions, entry: program(probes.entry), exit: program(probes.exit), mode: mode)
+                    } catch {
+                        // A file that is there but cannot be probed (no such function) is not retried.
+                        refusal = "\(file.path): \(error)"
+                    }
                 }
             }
             guard let links else {
                 if let refusal {
                     refused.insert(key)
                     failures.append("cannot probe \(library.path) (\(refusal))")
+                } else if let unopened {
+                    failures.append("cannot probe \(library.path) (\(unopened))")
                 }
                 continue
             }

@@ -13,6 +13,14 @@ public struct MappedLibrary: Sendable, Hashable {
     /// four processes mapping it, the longest-lived (lowest pid) first, so that
     /// one exiting meanwhile does not hide the file.
     public var hostPaths: [String]
+    /// One process's mapping of it: the device and inode a file must have to be it.
+    public var mapping: MemoryMapping
+    /// Where to open it, best first: inside each of those processes' roots, then
+    /// through their `/proc/PID/map_files` (the mapped inode itself).
+    public var candidates: [BinaryCandidate] {
+        hostPaths.map { .inRoot(path: path, root: String($0.dropLast(path.utf8.count))) } + mapFiles.map { .path($0) }
+    }
+    var mapFiles: [String]
 }
 
 /// Finds libraries of interest (libc, libssl) in the processes of the node,
@@ -44,10 +52,13 @@ public final class LibraryScanner {
                 guard matches(name) else { continue }
                 let key = "\(mapping.device):\(mapping.inode)"
                 let hostPath = "\(procRoot)/\(pid)/root\(mapping.path)"
+                let mapFile = "\(procRoot)/\(pid)/map_files/\(String(mapping.start, radix: 16))-\(String(mapping.end, radix: 16))"
                 if found[key] == nil {
-                    found[key] = MappedLibrary(device: mapping.device, inode: mapping.inode, path: mapping.path, hostPaths: [hostPath])
+                    found[key] = MappedLibrary(device: mapping.device, inode: mapping.inode, path: mapping.path, hostPaths: [hostPath],
+                                               mapping: mapping, mapFiles: [mapFile])
                 } else if found[key]!.hostPaths.count < 4, !found[key]!.hostPaths.contains(hostPath) {
                     found[key]!.hostPaths.append(hostPath)
+                    found[key]!.mapFiles.append(mapFile)
                 }
             }
         }

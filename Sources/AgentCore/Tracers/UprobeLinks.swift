@@ -43,15 +43,19 @@ struct UprobeLinks {
     }
     private var links: [Link] = []
 
-    /// Attaches `entry` and `exit` to every function of `functions` that `path`
+    /// Attaches `entry` and `exit` to every function of `functions` that `file`
     /// defines. Throws a readable reason when none can be probed.
-    init(path: String, functions: [ProbedFunction], entry: OpaquePointer?, exit: OpaquePointer?, mode: UprobeMode) throws(UprobeError) {
+    ///
+    /// The kernel is given the open file (`/proc/self/fd/N`), not its path, so the
+    /// probes land on the very inode parsed here, whatever the path leads to now.
+    init(file: FileByteSource, functions: [ProbedFunction], entry: OpaquePointer?, exit: OpaquePointer?, mode: UprobeMode) throws(UprobeError) {
         let offsets: [String: UInt64]
         do {
-            offsets = try ELFFile(source: FileByteSource(path: path)).functionFileOffsets(Set(functions.map(\.name)))
+            offsets = try ELFFile(source: file).functionFileOffsets(Set(functions.map(\.name)))
         } catch {
             throw UprobeError(reason: "\(error)")
         }
+        let path = file.descriptorPath
         let present = functions.compactMap { f in offsets[f.name].map { (offset: $0, cookie: f.cookie) } }
         guard !present.isEmpty else { throw UprobeError(reason: "defines none of \(functions.map(\.name).joined(separator: ", "))") }
         do throws(UprobeError) {
@@ -68,7 +72,11 @@ struct UprobeLinks {
                         options.sz = MemoryLayout<bpf_uprobe_opts>.size
                         options.retprobe = returns
                         options.bpf_cookie = function.cookie
-                        guard let link = bpf_program__attach_uprobe_opts(program, -1, path, Int(function.offset), &options) else {
+                        // Offsets lie inside the file (functionFileOffsets), but a hostile one must not trap here either.
+                        guard let offset = Int(exactly: function.offset) else {
+                            throw UprobeError(reason: "uprobe offset \(function.offset) is not a file offset")
+                        }
+                        guard let link = bpf_program__attach_uprobe_opts(program, -1, path, offset, &options) else {
                             throw UprobeError(reason: "uprobe at offset \(function.offset): \(errnoText(errno))")
                         }
                         links.append(.libbpf(link))
