@@ -29,8 +29,9 @@ public struct SamplingConfiguration: Sendable {
     public var excludeKernelThreads = false
     /// Turn on the kernel's BPF run-time statistics (run count and time per program).
     public var programStatistics = false
-    /// The user-stack walker.
-    public var unwinder = UnwinderMode.auto
+    /// The user-stack walker. Frame pointers by default until table-unwound
+    /// DNS/TLS call sites are right (they lose the caller's frame: see README).
+    public var unwinder = UnwinderMode.fp
 
     public init() {}
 }

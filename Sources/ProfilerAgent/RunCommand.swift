@@ -44,7 +44,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Only keep threads whose command name matches this regular expression. (default: all)")
     var comm: String?
 
-    @Option(help: "User-stack walker: auto, fp or dwarf (see `record --help`). (default: auto)")
+    @Option(help: "User-stack walker: auto, fp or dwarf (see `record --help`). (default: fp)")
     var unwinder: String?
 
     @Flag(inversion: .prefixedNo, help: "Skip kernel threads (kworker, ksoftirqd, …). (default: no)")
