@@ -118,8 +118,12 @@ final class TracerTests: AgentTestCase {
         let before = try writes()
         let dd = try Command.run("/bin/dd", ["if=/dev/zero", "of=\(file)", "bs=4096", "count=200", "oflag=direct"])
         XCTAssertEqual(dd.status, 0, dd.stderr)
-        Thread.sleep(forTimeInterval: 0.5)
-        let after = try writes()
+        // Completions can trail dd's exit: wait for them (up to 5 s) rather than for a fixed 0.5 s.
+        var after = try writes()
+        for _ in 0..<50 where after - before < 200 {
+            Thread.sleep(forTimeInterval: 0.1)
+            after = try writes()
+        }
         XCTAssertGreaterThanOrEqual(after - before, 200, "200 direct writes to \(device) must be counted")
         let metrics = try agent.getText("/metrics", accept: "application/openmetrics-text; version=1.0.0")
         XCTAssertTrue(metrics.contains("profiler_block_io_latency_seconds_bucket{device=\"\(device)\",op=\"write\",le="))
