@@ -73,9 +73,10 @@ static __always_inline void send_call_site(struct pt_regs *ctx, const struct thr
 	record->pid = pid;
 	record->tid = tid;
 	if (unwinder == UNWINDER_DWARF) {
-		/* At the probed function's entry: its pc (exact) and the return address at rsp
-		 * are found like any other frame, so the walk starts at first = 0. */
-		struct unwind_regs regs = { .ip = PT_REGS_IP(ctx), .sp = PT_REGS_SP(ctx), .bp = PT_REGS_FP(ctx) };
+		/* At the probed function's entry: its pc (exact), then the return address
+		 * at rsp (at_entry: found so even in a file without a table), so the
+		 * walk starts at first = 0. */
+		struct unwind_regs regs = { .ip = PT_REGS_IP(ctx), .sp = PT_REGS_SP(ctx), .bp = PT_REGS_FP(ctx), .at_entry = true };
 		struct unwind_walk *walked = unwind_user_stack(&regs, pid, UNWIND_SOURCE_CALL_SITE, EVENT_STACK_DEPTH);
 		if (walked) {
 			__u32 depth = walked->stack.depth;

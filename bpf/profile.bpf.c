@@ -106,4 +106,21 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 	return 0;
 }
 
+/* A process replaced its image (unwinder = dwarf): its described mappings are
+ * gone, so its entry goes now (its stacks fall back to the kernel's frame-pointer
+ * walk) and the agent is asked to describe it again. raw_tp: no argument is
+ * read, so it needs no BTF. */
+SEC("raw_tp/sched_process_exec")
+int profile_exec(void *ctx)
+{
+	if (unwinder != UNWINDER_DWARF)
+		return 0;
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	if (filter_by_pid && !bpf_map_lookup_elem(&target_pids, &pid))
+		return 0;
+	bpf_map_delete_elem(&unwind_processes, &pid);
+	unwind_request(pid, UNWIND_REQUEST_EXEC, UNWIND_SOURCE_CPU, true);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -34,7 +34,11 @@
  *   one wrong call-site stack.)
  * - A process the agent has not described (not in unwind_processes) is not
  *   walked here: the caller falls back to the kernel's frame-pointer walk, as
- *   with unwinder = fp, and UNWIND_STAT_NO_PROCESS counts it.
+ *   with unwinder = fp, and UNWIND_STAT_NO_PROCESS counts it. Such a process,
+ *   an exec (profile.bpf.c) and a trusted pc in no listed mapping (a dlopen)
+ *   send the agent a request (unwind_requests, rate-limited per process), so
+ *   that it describes the process within milliseconds rather than at its next
+ *   scan of /proc.
  */
 #ifndef UNWIND_BPF_H
 #define UNWIND_BPF_H
@@ -80,6 +84,19 @@ struct {
 	__type(value, struct unwind_process);
 } unwind_processes SEC(".maps");
 
+/* Requests to the agent (unwind.h, struct unwind_request). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096); /* UNWIND_DEFAULT_REQUEST_RING when unwinder = dwarf */
+} unwind_requests SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1); /* UNWIND_DEFAULT_REQUESTED */
+	__type(key, __u32);
+	__type(value, __u64);
+} unwind_requested SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, UNWIND_SOURCE_COUNT * UNWIND_STAT_COUNT);
@@ -96,13 +113,14 @@ struct unwind_walk {
 	__u32 exact;    /* pc is exact (leaf, restored from a signal frame): look it up as is, not pc - 1 */
 	__u32 src;      /* enum unwind_source */
 	__u32 pid;
+	__u32 entry;    /* the leaf is at a function's first instruction (uprobe): its caller is at [rsp] */
+	__u32 trusted;  /* pc is the leaf's or came from a table row (not a frame-pointer guess) */
 	/* Bounds of the binary search in progress. Kept in map memory (volatile
 	 * accesses) rather than registers: the verifier does not track values it
 	 * stores there, so both branches of every search step reach the next step
 	 * in the same abstract state and are pruned (with lo/hi in registers each
 	 * step's outcome is a distinct state: 2^22 paths, "BPF program is too large"). */
 	__u32 lo, hi;
-	__u32 reserved;
 	struct unwind_stack stack;
 };
 
@@ -121,6 +139,7 @@ struct unwind_regs {
 	__u64 ip;
 	__u64 sp;
 	__u64 bp;
+	bool at_entry; /* ip is a function's first instruction (a uprobe on it) */
 };
 
 #define UNWIND_PF_KTHREAD 0x00200000 /* include/linux/sched.h */
@@ -166,6 +185,30 @@ static __always_inline void unwind_stat(__u32 src, __u32 reason)
 	unwind_stat_add(src, reason, 1);
 }
 
+/* Asks the agent to describe `pid` (again), at most once per
+ * UNWIND_REQUEST_INTERVAL_NS unless `always`. */
+static __always_inline void unwind_request(__u32 pid, __u32 reason, __u32 src, bool always)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *last = bpf_map_lookup_elem(&unwind_requested, &pid);
+	if (last && !always && now - *last < UNWIND_REQUEST_INTERVAL_NS)
+		return;
+	if (last)
+		*last = now;
+	else
+		bpf_map_update_elem(&unwind_requested, &pid, &now, BPF_ANY);
+	struct unwind_request *request = bpf_ringbuf_reserve(&unwind_requests, sizeof(*request), 0);
+	if (!request) {
+		unwind_stat(src, UNWIND_STAT_REQUESTS_LOST);
+		return;
+	}
+	request->pid = pid;
+	request->reason = reason;
+	request->time_ns = now;
+	bpf_ringbuf_submit(request, 0);
+	unwind_stat(src, UNWIND_STAT_REQUESTS);
+}
+
 /* The user registers of the current task at its last entry into the kernel
  * (syscall, interrupt, fault). False for kernel threads and 32-bit tasks. */
 static __always_inline bool unwind_regs_of_current_task(struct unwind_regs *out)
@@ -182,6 +225,7 @@ static __always_inline bool unwind_regs_of_current_task(struct unwind_regs *out)
 	out->ip = words[UNWIND_PT_IP];
 	out->sp = words[UNWIND_PT_SP];
 	out->bp = words[UNWIND_PT_BP];
+	out->at_entry = false;
 	return true;
 }
 
@@ -198,6 +242,7 @@ static __always_inline bool unwind_regs_of_perf_sample(struct bpf_perf_event_dat
 		out->ip = words[UNWIND_PT_IP];
 		out->sp = words[UNWIND_PT_SP];
 		out->bp = words[UNWIND_PT_BP];
+		out->at_entry = false;
 		return true;
 	}
 	return unwind_regs_of_current_task(out);
@@ -394,12 +439,36 @@ static long unwind_frame(__u32 index, void *data)
 	st->hash = unwind_mix(st->hash, frame);
 
 	__u32 src = st->src;
+	if (st->entry) {
+		/* A uprobe on a function's first instruction: nothing pushed yet, the
+		 * return address at rsp (CFA = rsp + 8, rbp unchanged) whatever the
+		 * function's table says, and with or without a table. */
+		__u64 ra = 0;
+		st->entry = 0;
+		if (bpf_probe_read_user(&ra, sizeof(ra), (void *)st->sp)) {
+			st->stack.flags |= UNWIND_STACK_ERROR;
+			unwind_stat(src, UNWIND_STAT_READ_FAULT);
+			return 1;
+		}
+		if (ra == 0) {
+			unwind_stat(src, UNWIND_STAT_NULL_END);
+			return 1;
+		}
+		unwind_stat(src, UNWIND_STAT_FRAMES_TABLE);
+		st->sp += 8;
+		st->pc = ra;
+		st->exact = 0;
+		st->trusted = 1;
+		return 0;
+	}
 	/* A return address is the instruction after a call: the call (and its
 	 * row) is at ra - 1; a function ending in a call has its successor there. */
 	__u64 lookup = st->exact ? st->pc : st->pc - 1;
 	struct unwind_rule *rule = NULL;
 	__u32 fp_reason = UNWIND_STAT_FP_NO_MAPPING;
 	struct unwind_mapping *m = unwind_find_mapping(st, loop->proc, lookup);
+	if (!m && st->trusted)
+		unwind_request(st->pid, UNWIND_REQUEST_NO_MAPPING, src, false); /* mapped since it was described */
 	if (m) {
 		fp_reason = UNWIND_STAT_FP_MAPPING;
 		if (m->kind == UNWIND_MAPPING_TABLE) {
@@ -469,6 +538,7 @@ static long unwind_frame(__u32 index, void *data)
 	case UNWIND_CONTINUE:
 		st->pc = ra;
 		st->exact = exact;
+		st->trusted = rule != NULL;
 		return 0;
 	case UNWIND_END_STOP:
 		st->stack.flags |= UNWIND_STACK_COMPLETE;
@@ -498,6 +568,7 @@ static __always_inline struct unwind_walk *unwind_user_stack(const struct unwind
 	struct unwind_process *proc = bpf_map_lookup_elem(&unwind_processes, &pid);
 	if (!proc) {
 		unwind_stat(src, UNWIND_STAT_NO_PROCESS);
+		unwind_request(pid, UNWIND_REQUEST_UNKNOWN_PROCESS, src, false);
 		return NULL;
 	}
 	struct unwind_walk *st = bpf_map_lookup_elem(&unwind_scratch, &src);
@@ -508,6 +579,8 @@ static __always_inline struct unwind_walk *unwind_user_stack(const struct unwind
 	st->bp = regs->bp;
 	st->hash = 0;
 	st->exact = 1; /* the leaf's pc is where the thread is, not a return address */
+	st->entry = regs->at_entry;
+	st->trusted = 1;
 	st->src = src;
 	st->pid = pid;
 	st->stack.depth = 0;

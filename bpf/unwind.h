@@ -54,6 +54,9 @@
  *                 UNWIND_STAT_NO_PROCESS.
  *  user_stacks    HASH u64 stack hash -> struct unwind_stack, written by BPF,
  *                 read (and cleared) by the agent like the `stacks` map.
+ *  unwind_requests RINGBUF of struct unwind_request, written by BPF: the agent
+ *                 describes the process within milliseconds (exec, new pid, dlopen).
+ *  unwind_requested LRU_HASH u32 pid -> u64 time of its last request (rate limit).
  *  unwind_stats   PERCPU_ARRAY (UNWIND_SOURCE_COUNT * UNWIND_STAT_COUNT) u64:
  *                 counter `reason` of source `src` at src * UNWIND_STAT_COUNT + reason.
  *
@@ -228,8 +231,31 @@ enum unwind_stat {
 	UNWIND_STAT_FP_INVALID_ROW,    /* ... because the row is UNWIND_CFA_INVALID (gap, unsupported) */
 	UNWIND_STAT_SIGNAL_FRAMES,     /* signal frames crossed */
 	UNWIND_STAT_STORE_FAILED,      /* unwound but not stored: user_stacks full (or ring buffer) */
+	UNWIND_STAT_REQUESTS,          /* describe requests sent to the agent (unwind_requests) */
+	UNWIND_STAT_REQUESTS_LOST,     /* ... not sent: the ring buffer was full */
 	UNWIND_STAT_WALK_NS,           /* nanoseconds spent in table walks (bpf_ktime_get_ns around the frame loop) */
 	UNWIND_STAT_COUNT,
 };
+
+/* Why the BPF side asks the agent to describe a process (again). */
+enum unwind_request_reason {
+	UNWIND_REQUEST_EXEC = 0,            /* sched_process_exec: new mappings (its old entry is deleted in BPF) */
+	UNWIND_REQUEST_UNKNOWN_PROCESS = 1, /* a stack of a pid not in unwind_processes (started or forked since) */
+	UNWIND_REQUEST_NO_MAPPING = 2,      /* a trusted pc (the leaf, or found by a table row) in no listed mapping: dlopen, JIT */
+	UNWIND_REQUEST_REASON_COUNT,
+};
+
+/* One record of the unwind_requests ring buffer (16 B). */
+struct unwind_request {
+	__u32 pid;
+	__u32 reason;  /* enum unwind_request_reason */
+	__u64 time_ns; /* bpf_ktime_get_ns() when sent (CLOCK_MONOTONIC) */
+};
+
+/* At most one request per process per interval (unwind_requested, LRU by pid);
+ * an exec always sends one. */
+#define UNWIND_REQUEST_INTERVAL_NS (50ULL * 1000 * 1000)
+#define UNWIND_DEFAULT_REQUEST_RING (64u * 1024)
+#define UNWIND_DEFAULT_REQUESTED 8192
 
 #endif /* UNWIND_H */

@@ -49,7 +49,8 @@ public final class PerfEventStackSource: StackSource {
     private var missingStacks: UInt64 = 0
     private var stackUsage = StackCountMaps.Usage()
     private var runStatistics: BPFRunStatistics?
-    private var tables: UnwindTableLoader?
+    private var tables: Locked<UnwindTableLoader>?
+    private var requests: UnwindRequestReader?
     /// Processes looked at by the loader, and when each was last re-read.
     private var seen: Set<Int32> = []
     private var checked: [Int32: UInt64] = [:]
@@ -70,10 +71,17 @@ public final class PerfEventStackSource: StackSource {
             if context.maps.hasUnwindTables {
                 let loader = UnwindTableLoader(maps: context.maps)
                 loader.refresh(pids: configuration.pids, sampled: [], seen: &seen, checked: &checked)
-                tables = loader
+                let tables = Locked(loader)
+                requests = try UnwindRequestReader(mapFD: context.maps.fd(of: "unwind_requests"), tables: tables)
+                self.tables = tables
             }
             try load()
             try attach()
+            if tables != nil {
+                // Processes exec'd from now on are described at once (the reader answers within milliseconds).
+                try skeleton?.attach(["profile_exec"])
+                requests?.start()
+            }
         } catch {
             stop()
             throw error
@@ -119,6 +127,8 @@ public final class PerfEventStackSource: StackSource {
 
     public func stop() {
         skeleton = nil  // detaches the links, then unloads
+        requests?.stop()
+        requests = nil
         tables = nil
         for fd in perfEvents { close(fd) }
         perfEvents.removeAll()
@@ -140,14 +150,15 @@ public final class PerfEventStackSource: StackSource {
         let stacks = try maps.drain(missing: &missingStacks, usage: &stackUsage)
         // New processes get their tables for the next samples; sampled ones are re-read now and then (dlopen).
         let sampled = Set(stacks.lazy.filter { $0.frames.contains { if case .native = $0 { true } else { false } } }.map(\.pid))
-        tables.refresh(pids: configuration.pids, sampled: sampled, seen: &seen, checked: &checked)
+        let pids = configuration.pids
+        tables.withLock { $0.refresh(pids: pids, sampled: sampled, seen: &seen, checked: &checked) }
         return stacks
     }
 
     public func unwindStatus() -> UnwindStatus {
         var status = UnwindStatus()
         guard let tables else { return status }
-        let s = tables.statistics
+        let s = tables.withLock { $0.statistics }
         status.mode = "dwarf"
         status.counters = UnwindCounters.read(context.maps.fd(of: "unwind_stats"))
         status.files = s.files
@@ -157,6 +168,12 @@ public final class PerfEventStackSource: StackSource {
         status.filesWithoutTable = s.filesWithoutTable
         status.filesOverBudget = s.filesOverBudget
         status.buildSeconds = Double(s.buildNanoseconds) / 1e9
+        if let r = requests?.statistics {
+            status.requests = Dictionary(uniqueKeysWithValues: zip(UnwindRequestReader.reasons, r.requests))
+            status.requestsAnswered = r.answered
+            status.requestLatencySecondsSum = r.latencySecondsSum
+            status.requestLatencySecondsMax = r.latencySecondsMax
+        }
         return status
     }
 

@@ -20,6 +20,7 @@ public final class SharedBPFMaps: @unchecked Sendable {
         var value: Int
         var entries: UInt32
         var flags: UInt32 = 0
+        var key = MemoryLayout<UInt32>.size
     }
 
     /// Creates the maps and fills the process filter; with `unwindTables`, also
@@ -45,6 +46,10 @@ public final class SharedBPFMaps: @unchecked Sendable {
                            entries: UInt32(UNWIND_DEFAULT_PROCESSES), flags: UInt32(BPF_F_NO_PREALLOC)),
                 Definition(name: "unwind_stats", type: BPF_MAP_TYPE_PERCPU_ARRAY, value: MemoryLayout<UInt64>.size,
                            entries: UInt32(UNWIND_SOURCE_COUNT.rawValue * UNWIND_STAT_COUNT.rawValue)),
+                // Describe requests (exec, new pid, dlopen) and their per-process rate limit.
+                Definition(name: "unwind_requests", type: BPF_MAP_TYPE_RINGBUF, value: 0, entries: UNWIND_DEFAULT_REQUEST_RING, key: 0),
+                Definition(name: "unwind_requested", type: BPF_MAP_TYPE_LRU_HASH, value: MemoryLayout<UInt64>.size,
+                           entries: UInt32(UNWIND_DEFAULT_REQUESTED)),
             ]
         }
         for map in definitions {
@@ -52,7 +57,7 @@ public final class SharedBPFMaps: @unchecked Sendable {
             options.sz = MemoryLayout<bpf_map_create_opts>.size
             options.map_flags = map.flags
             let entries = sizes[map.name] ?? map.entries
-            let fd = bpf_map_create(map.type, map.name, UInt32(MemoryLayout<UInt32>.size), UInt32(map.value), entries, &options)
+            let fd = bpf_map_create(map.type, map.name, UInt32(map.key), UInt32(map.value), entries, &options)
             guard fd >= 0 else {
                 let reason = errnoText(errno)
                 close()

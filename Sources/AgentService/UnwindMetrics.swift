@@ -28,6 +28,16 @@ extension AgentMetrics {
                 ([("reason", "no_table")], Double(u.filesWithoutTable)), ([("reason", "over_budget")], Double(u.filesOverBudget)),
             ]),
         ]
+        families.append(.counter("profiler_agent_unwind_requests", "Requests from BPF to describe a process (exec, a pid not described, a pc in no described mapping).",
+                                 u.requests.keys.sorted().map { ([("reason", $0)], Double(u.requests[$0] ?? 0)) }))
+        families.append(.counter("profiler_agent_unwind_requests_answered", "Requests answered: the process described with its tables loaded.",
+                                 Double(u.requestsAnswered)))
+        families.append(MetricFamily(name: "profiler_agent_unwind_request_latency_seconds",
+                                     help: "Summed time from a BPF request to its process described (divide by the answered requests for the mean).",
+                                     kind: .counter, unit: "seconds",
+                                     samples: [MetricSample(suffix: "_total", labels: [], value: u.requestLatencySecondsSum)]))
+        families.append(.gauge("profiler_agent_unwind_request_latency_max_seconds", "The longest a describe request waited.",
+                               u.requestLatencySecondsMax, unit: "seconds"))
         families.append(MetricFamily(name: "profiler_agent_unwind_table_build_seconds", help: "Time spent building unwind tables.",
                                      kind: .counter, unit: "seconds", samples: [MetricSample(suffix: "_total", labels: [], value: u.buildSeconds)]))
         return families

@@ -13,7 +13,7 @@ public struct UnwindCounters: Sendable, Equatable {
     static let names = [
         "stacks", "no_process", "no_user_regs", "reached_stop", "null_end", "depth_limit", "read_fault", "bad_rule",
         "frames_table", "frames_fp", "fp_no_mapping", "fp_mapping", "fp_no_row", "fp_invalid_row", "signal_frames",
-        "store_failed", "walk_ns",
+        "store_failed", "requests", "requests_lost", "walk_ns",
     ]
 
     /// Reads the shared counter map.
@@ -42,5 +42,10 @@ public struct UnwindStatus: Sendable, Equatable {
     public var filesWithoutTable = 0
     public var filesOverBudget = 0
     public var buildSeconds = 0.0
+    /// Describe requests from BPF by reason (exec, unknown_process, no_mapping), and how fast they were answered.
+    public var requests: [String: UInt64] = [:]
+    public var requestsAnswered: UInt64 = 0
+    public var requestLatencySecondsSum = 0.0
+    public var requestLatencySecondsMax = 0.0
     public init() {}
 }

@@ -7,9 +7,10 @@ import Symbolizer
 /// on first sight and removed when no described process maps the file; and each
 /// described process's executable mappings with their load bias.
 ///
-/// Sampling thread only. Every failure is per file (its mappings fall back to
-/// frame pointers) or per process (left to the kernel's frame-pointer walk), counted.
-final class UnwindTableLoader {
+/// Used by one thread at a time (`Locked`: the sampling thread and the request
+/// reader). Every failure is per file (its mappings fall back to frame pointers)
+/// or per process (left to the kernel's frame-pointer walk), counted.
+final class UnwindTableLoader: @unchecked Sendable {
     struct Statistics: Sendable, Equatable {
         /// Files whose tables are loaded, and the rows/rules/pages they take.
         var files = 0
@@ -65,10 +66,11 @@ final class UnwindTableLoader {
         bpf_map_update_elem(maps.fd(of: "unwind_rules"), &zero, &invalid, UInt64(BPF_ANY))
     }
 
-    /// Describes `pid` (again, when its executable mappings changed since).
-    /// Returns false when the process is gone or unreadable.
+    /// Describes `pid` (again, when its executable mappings changed since, or
+    /// with `force`: its entry was deleted in BPF at exec). Returns false when
+    /// the process is gone or unreadable.
     @discardableResult
-    func describe(_ pid: Int32) -> Bool {
+    func describe(_ pid: Int32, force: Bool = false) -> Bool {
         guard let maps = try? ProcessMaps.read(pid: pid, procRoot: procRoot) else {
             forget(pid)
             return false
@@ -79,7 +81,7 @@ final class UnwindTableLoader {
             return false
         }
         let digest = executable.map { "\($0.start)-\($0.end):\($0.inode)" }.joined(separator: ",").hashValue
-        if processes[pid]?.digest == digest { return true }
+        if !force, processes[pid]?.digest == digest { return true }
         var held: [FileKey] = []
         var entries: [unwind_mapping] = []
         for mapping in executable where entries.count < Int(UNWIND_MAX_MAPPINGS) {
