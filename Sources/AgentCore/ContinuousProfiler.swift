@@ -50,7 +50,7 @@ public final class ContinuousProfiler: @unchecked Sendable {
         }
         sampling.programStatistics = true
         let tables = try StackSources.usesUnwindTables(sampling.unwinder, report: report)
-        context = BPFLoadContext(maps: try SharedBPFMaps(pids: sampling.pids, unwindTables: tables), btfPath: sampling.btfPath)
+        context = BPFLoadContext(maps: try SharedBPFMaps(pids: sampling.pids, unwindTables: tables, tableBytes: sampling.unwindTableBytes), btfPath: sampling.btfPath)
         source = StackSources.make(sampling, context: context)
         tracers = EventTracers(report: report)
         symbolization = StackSymbolization(symbolizer: Symbolizer(options: options.symbolizer))

@@ -29,9 +29,14 @@ public struct SamplingConfiguration: Sendable {
     public var excludeKernelThreads = false
     /// Turn on the kernel's BPF run-time statistics (run count and time per program).
     public var programStatistics = false
-    /// The user-stack walker. Frame pointers by default until table-unwound
-    /// DNS/TLS call sites are right (they lose the caller's frame: see README).
-    public var unwinder = UnwinderMode.fp
+    /// The user-stack walker: unwind tables where the kernel can run them
+    /// (bpf_loop, 5.17+), frame pointers elsewhere.
+    public var unwinder = UnwinderMode.auto
+    /// BPF map memory for unwind table rows and their page index (the rules,
+    /// files and stacks maps come on top: unwind.h). Beyond it the least
+    /// recently sampled files go back to frame pointers.
+    public var unwindTableBytes = SamplingConfiguration.defaultUnwindTableBytes
+    public static let defaultUnwindTableBytes = 12 << 20
 
     public init() {}
 }
@@ -149,6 +154,7 @@ public final class PerfEventStackSource: StackSource {
         maps.userStacks = skeleton.mapFD("user_stacks")
         let stacks = try maps.drain(missing: &missingStacks, usage: &stackUsage)
         // New processes get their tables for the next samples; sampled ones are re-read now and then (dlopen).
+        // (Sampled processes also keep their files' tables from eviction.)
         let sampled = Set(stacks.lazy.filter { $0.frames.contains { if case .native = $0 { true } else { false } } }.map(\.pid))
         let pids = configuration.pids
         tables.withLock { $0.refresh(pids: pids, sampled: sampled, seen: &seen, checked: &checked) }
@@ -167,6 +173,7 @@ public final class PerfEventStackSource: StackSource {
         status.processes = s.processes
         status.filesWithoutTable = s.filesWithoutTable
         status.filesOverBudget = s.filesOverBudget
+        status.filesEvicted = s.filesEvicted
         status.buildSeconds = Double(s.buildNanoseconds) / 1e9
         if let r = requests?.statistics {
             status.requests = Dictionary(uniqueKeysWithValues: zip(UnwindRequestReader.reasons, r.requests))

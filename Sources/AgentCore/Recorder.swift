@@ -56,7 +56,7 @@ public final class Recorder {
         Preflight.raiseOpenFileLimit()
         Preflight.limitHeapRetention()
         let tables = try StackSources.usesUnwindTables(sampling.unwinder, report: log)
-        let context = BPFLoadContext(maps: try SharedBPFMaps(pids: sampling.pids, unwindTables: tables), btfPath: sampling.btfPath)
+        let context = BPFLoadContext(maps: try SharedBPFMaps(pids: sampling.pids, unwindTables: tables, tableBytes: sampling.unwindTableBytes), btfPath: sampling.btfPath)
         let source = StackSources.make(sampling, context: context)
         let symbolization = StackSymbolization(symbolizer: Symbolizer(options: options.symbolizer))
         try source.start()  // with unwind tables, describes the processes first

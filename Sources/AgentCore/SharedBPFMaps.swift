@@ -24,8 +24,9 @@ public final class SharedBPFMaps: @unchecked Sendable {
     }
 
     /// Creates the maps and fills the process filter; with `unwindTables`, also
-    /// the table unwinder's (sized by `UNWIND_DEFAULT_*`). Throws with nothing left open.
-    public init(pids: [Int32], unwindTables: Bool = false) throws(AgentError) {
+    /// the table unwinder's (sized by `UNWIND_DEFAULT_*`, its rows and page index
+    /// by `tableBytes`). Throws with nothing left open.
+    public init(pids: [Int32], unwindTables: Bool = false, tableBytes: Int = SamplingConfiguration.defaultUnwindTableBytes) throws(AgentError) {
         filterByPID = !pids.isEmpty
         hasUnwindTables = unwindTables
         let sizes = MapSizeOverrides.requested
@@ -37,10 +38,10 @@ public final class SharedBPFMaps: @unchecked Sendable {
         ]
         if unwindTables {
             definitions += [
-                Definition(name: "unwind_rows", type: BPF_MAP_TYPE_ARRAY, value: MemoryLayout<unwind_row>.size, entries: UNWIND_DEFAULT_ROWS),
+                Definition(name: "unwind_rows", type: BPF_MAP_TYPE_ARRAY, value: MemoryLayout<unwind_row>.size, entries: Self.rows(tableBytes)),
                 Definition(name: "unwind_rules", type: BPF_MAP_TYPE_ARRAY, value: MemoryLayout<unwind_rule>.size, entries: UInt32(UNWIND_DEFAULT_RULES)),
                 Definition(name: "unwind_files", type: BPF_MAP_TYPE_ARRAY, value: MemoryLayout<unwind_file>.size, entries: UInt32(UNWIND_DEFAULT_FILES)),
-                Definition(name: "unwind_pages", type: BPF_MAP_TYPE_ARRAY, value: MemoryLayout<UInt32>.size, entries: UNWIND_DEFAULT_PAGES),
+                Definition(name: "unwind_pages", type: BPF_MAP_TYPE_ARRAY, value: MemoryLayout<UInt32>.size, entries: Self.rows(tableBytes) / 8),
                 // 8 KiB values: pay only for the processes described.
                 Definition(name: "unwind_processes", type: BPF_MAP_TYPE_HASH, value: MemoryLayout<unwind_process>.size,
                            entries: UInt32(UNWIND_DEFAULT_PROCESSES), flags: UInt32(BPF_F_NO_PREALLOC)),
@@ -75,6 +76,12 @@ public final class SharedBPFMaps: @unchecked Sendable {
     }
 
     deinit { close() }
+
+    /// Rows a table budget holds: 8 B per row plus 8 B per page-index slot, one slot per 8 rows
+    /// (libc and CPython have 7-12 rows per 4 KiB of text).
+    static func rows(_ tableBytes: Int) -> UInt32 {
+        UInt32(clamping: max(1 << 14, tableBytes / 9))
+    }
 
     /// Makes an opened (not yet loaded) object use these maps wherever it
     /// declares a map of the same name.

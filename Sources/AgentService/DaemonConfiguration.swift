@@ -57,6 +57,10 @@ extension DaemonConfiguration {
             }
             c.profiling.sampling.unwinder = mode
         }
+        c.profiling.sampling.unwindTableBytes = try settings.bytes("unwind-table-budget", default: SamplingConfiguration.defaultUnwindTableBytes)
+        guard (1 << 20...1 << 30).contains(c.profiling.sampling.unwindTableBytes) else {
+            throw .invalidOption("unwind-table-budget: must be between 1MiB and 1GiB")
+        }
         c.profiling.nodeName = settings.string("node-name") ?? ""
         c.profiling.sampling.btfPath = settings.string("btf")
         let debugDirectories = settings.list("debug-dir")

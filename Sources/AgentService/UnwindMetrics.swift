@@ -24,8 +24,9 @@ extension AgentMetrics {
             .gauge("profiler_agent_unwind_table_rows", "Rows of the loaded unwind tables.", Double(u.rows)),
             .gauge("profiler_agent_unwind_table_bytes", "BPF map memory the loaded unwind tables use.", Double(u.tableBytes), unit: "bytes"),
             .gauge("profiler_agent_unwind_processes", "Processes described to the table unwinder.", Double(u.processes)),
-            .counter("profiler_agent_unwind_files_without_table", "Files unwound with frame pointers, by why.", [
+            .counter("profiler_agent_unwind_files_without_table", "Files walked with frame pointers, by why (evicted: a table dropped for a more recently sampled file's).", [
                 ([("reason", "no_table")], Double(u.filesWithoutTable)), ([("reason", "over_budget")], Double(u.filesOverBudget)),
+                ([("reason", "evicted")], Double(u.filesEvicted)),
             ]),
         ]
         families.append(.counter("profiler_agent_unwind_requests", "Requests from BPF to describe a process (exec, a pid not described, a pc in no described mapping).",

@@ -44,8 +44,11 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Only keep threads whose command name matches this regular expression. (default: all)")
     var comm: String?
 
-    @Option(help: "User-stack walker: auto, fp or dwarf (see `record --help`). (default: fp)")
+    @Option(help: "User-stack walker: auto, fp or dwarf (see `record --help`). (default: auto)")
     var unwinder: String?
+
+    @Option(help: "BPF map memory for unwind table rows (with --unwinder auto/dwarf), e.g. 32MiB; beyond it the least recently sampled files are walked with frame pointers. (default: 12MiB)")
+    var unwindTableBudget: String?
 
     @Flag(inversion: .prefixedNo, help: "Skip kernel threads (kworker, ksoftirqd, …). (default: no)")
     var excludeKernelThreads: Bool?
@@ -102,7 +105,7 @@ struct RunCommand: AsyncParsableCommand {
             "listen": listen.map { [$0] } ?? [], "window": window.map { [$0] } ?? [], "retain": retain.map { [$0] } ?? [],
             "frequency": frequency.map { [$0] } ?? [], "pid": pid, "cgroup": cgroup.map { [$0] } ?? [],
             "comm": comm.map { [$0] } ?? [], "exclude-kernel-threads": excludeKernelThreads.map { [String($0)] } ?? [],
-            "unwinder": unwinder.map { [$0] } ?? [],
+            "unwinder": unwinder.map { [$0] } ?? [], "unwind-table-budget": unwindTableBudget.map { [$0] } ?? [],
             "node-name": nodeName.map { [$0] } ?? [], "pyroscope-url": pyroscopeUrl.map { [$0] } ?? [],
             "pyroscope-app": pyroscopeApp.map { [$0] } ?? [], "push-queue": pushQueue.map { [$0] } ?? [],
             "max-profile-seconds": maxProfileSeconds.map { [$0] } ?? [], "btf": btf.map { [$0] } ?? [], "debug-dir": debugDir,

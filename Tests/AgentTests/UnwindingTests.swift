@@ -163,3 +163,55 @@ final class UnwindingAgreesWithPerfTests: AgentTestCase {
         try compare(TestEnvironment.fixture("unwind_scenarios"), ["chain"])
     }
 }
+
+/// Processes the table unwinder had never seen: started after the agent, and
+/// libraries `dlopen`ed after their process was described. BPF asks the agent
+/// to describe them (exec, unknown pid, pc in no mapping) and from then on
+/// their stacks are whole, without waiting for the agent's next /proc scan.
+final class UnwindingNewProcessesTests: AgentTestCase {
+    /// Records every process for `seconds` while `launch` starts the target 1 s in;
+    /// returns the target's samples.
+    func samplesOfProcessStartedLater(seconds: Int = 4, _ launch: () throws -> Process) throws -> [PprofReader.FlatSample] {
+        let output = scratch.appendingPathComponent("later.pb.gz").path
+        let recording = try Command.start(TestEnvironment.agent, ["record", "--output", output, "--duration", String(seconds), "--unwinder", "dwarf"])
+        Thread.sleep(forTimeInterval: 1.0)
+        let target = try launch()
+        addTeardownBlock { if target.isRunning { target.terminate() }; target.waitUntilExit() }
+        recording.waitUntilExit()
+        XCTAssertEqual(recording.terminationStatus, 0)
+        let samples = PprofReader.flatten(try PprofReader.decode(Data(contentsOf: URL(fileURLWithPath: output))))
+        return samples.filter { $0.numericLabels["pid"] == Int64(target.processIdentifier) }
+    }
+
+    /// Share of samples (weighted) whose user stack ends at `_start` (or `clone3`/`clone`), and a report.
+    static func rootShare(_ samples: [PprofReader.FlatSample]) -> (share: Double, report: String) {
+        let roots: Set<String> = ["_start", "clone3", "clone"]
+        let total = samples.reduce(0) { $0 + ($1.values.first ?? 0) }
+        let rooted = samples.filter { roots.contains($0.functions.last ?? "") }.reduce(0) { $0 + ($1.values.first ?? 0) }
+        let broken = samples.filter { !roots.contains($0.functions.last ?? "") }.prefix(5).map { $0.functions.joined(separator: ";") }
+        let share = Double(rooted) / Double(max(total, 1))
+        return (share, "\(rooted)/\(total) samples reach the root; not:\n" + broken.joined(separator: "\n"))
+    }
+
+    func testAProcessStartedAfterTheAgentHasWholeStacks() throws {
+        // gcc -O2 -fomit-frame-pointer: before it is described, the kernel's frame-pointer walk cannot get past main's callees.
+        let samples = try samplesOfProcessStartedLater { try Command.start(TestEnvironment.fixture("unwind_scenarios"), ["chain"]) }
+        let (share, report) = Self.rootShare(samples)
+        print("[started later] \(report)")
+        XCTAssertGreaterThan(samples.count, 0, "no sample of the process started later")
+        XCTAssertGreaterThanOrEqual(share, 0.95, report)
+        XCTAssertTrue(samples.contains { $0.functions.starts(with: ["checkpoint", "after_hop", "hop_in_library", "chain6"]) }, report)
+    }
+
+    func testALibraryDlopenedAfterTheProcessWasDescribedHasWholeStacks() throws {
+        // Debian's python3.11 hashes in libcrypto, which _hashlib (a dlopened module) brings in 1 s after start.
+        let script = "import time\ntime.sleep(1.0)\nimport hashlib\ndata = b'x' * (1 << 20)\nend = time.time() + 1.8\n"
+            + "while time.time() < end:\n    hashlib.sha256(data).digest()\n"
+        let samples = try samplesOfProcessStartedLater(seconds: 5) { try Command.start("/usr/bin/python3.11", ["-c", script]) }
+        let inCrypto = samples.filter { $0.mappings.contains { $0.hasSuffix("libcrypto.so.3") } }
+        let (share, report) = Self.rootShare(inCrypto)
+        print("[dlopen] \(report)")
+        XCTAssertGreaterThan(inCrypto.count, 0, "no sample in libcrypto: \(samples.prefix(3).map(\.functions))")
+        XCTAssertGreaterThanOrEqual(share, 0.95, report)
+    }
+}

@@ -41,6 +41,7 @@ public struct UnwindStatus: Sendable, Equatable {
     public var processes = 0
     public var filesWithoutTable = 0
     public var filesOverBudget = 0
+    public var filesEvicted = 0
     public var buildSeconds = 0.0
     /// Describe requests from BPF by reason (exec, unknown_process, no_mapping), and how fast they were answered.
     public var requests: [String: UInt64] = [:]

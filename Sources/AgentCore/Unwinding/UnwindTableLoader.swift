@@ -23,7 +23,10 @@ final class UnwindTableLoader: @unchecked Sendable {
         var processes = 0
         /// Files given frame pointers: no table, unreadable, or no room in the maps.
         var filesWithoutTable = 0
+        /// Files left to frame pointers for lack of room (too big for the budget's quarter, or nothing evictable).
         var filesOverBudget = 0
+        /// Tables dropped to make room for a more recently sampled file's.
+        var filesEvicted = 0
         /// Time spent building tables.
         var buildNanoseconds: UInt64 = 0
     }
@@ -37,6 +40,18 @@ final class UnwindTableLoader: @unchecked Sendable {
         /// Segments of the ELF file, for the bias of each mapping.
         var segments: [ELFFile.LoadSegment]
         var users = 0
+        /// When a process mapping it was last sampled or described (`useClock`).
+        var lastUsed: UInt64 = 0
+    }
+
+    /// A described process: its entry as written (sorted by start) and the file of each mapping.
+    private struct Described {
+        var files: [FileKey]
+        var digest: Int
+        var entries: [unwind_mapping]
+        var entryFiles: [FileKey?]
+        /// A mapping of it went to frame pointers for lack of room: worth another try later.
+        var overBudget: Bool
     }
 
     private let maps: SharedBPFMaps
@@ -44,8 +59,12 @@ final class UnwindTableLoader: @unchecked Sendable {
     private var files: [FileKey: LoadedFile] = [:]
     /// Files with no usable table (and their segments, for the bias of their mappings).
     private var withoutTable: [FileKey: [ELFFile.LoadSegment]] = [:]
-    /// Described processes: the files they hold and a digest of their executable mappings.
-    private var processes: [Int32: (files: [FileKey], digest: Int)] = [:]
+    /// Described processes.
+    private var processes: [Int32: Described] = [:]
+    /// Advanced at every `touch`: the recency of files.
+    private var useClock: UInt64 = 1
+    /// Files described in the `describe` in progress: never evicted for each other.
+    private var pinned: Set<FileKey> = []
     private var ruleNumbers: [UnwindTable.Rule: UInt32] = [:]
     private var rowSpace: RangeAllocator
     private var pageSpace: RangeAllocator
@@ -84,27 +103,35 @@ final class UnwindTableLoader: @unchecked Sendable {
         if !force, processes[pid]?.digest == digest { return true }
         var held: [FileKey] = []
         var entries: [unwind_mapping] = []
-        for mapping in executable where entries.count < Int(UNWIND_MAX_MAPPINGS) {
+        var entryFiles: [FileKey?] = []
+        var overBudget = false
+        defer { pinned.removeAll() }
+        for mapping in executable.sorted(by: { $0.start < $1.start }) where entries.count < Int(UNWIND_MAX_MAPPINGS) {
             var entry = unwind_mapping()
             entry.start = mapping.start
             entry.end = mapping.end
             entry.kind = UInt32(UNWIND_MAPPING_FRAME_POINTER.rawValue)
+            var entryFile: FileKey?
             if mapping.isFile {
                 let key = FileKey(device: mapping.device, inode: mapping.inode)
-                if let segments = load(key, mapping: mapping, pid: pid) {
+                pinned.insert(key)
+                if let segments = load(key, mapping: mapping, pid: pid, overBudget: &overBudget) {
                     held.append(key)
                     files[key]?.users += 1
+                    files[key]?.lastUsed = useClock
                     if let file = files[key], let vaddr = Self.virtualAddress(ofFileOffset: mapping.offset, in: segments) {
                         entry.bias = mapping.start &- vaddr
                         entry.file_id = file.id
                         entry.kind = UInt32(UNWIND_MAPPING_TABLE.rawValue)
+                        entryFile = key
                     }
                 }
             }
             entries.append(entry)
+            entryFiles.append(entryFile)
         }
         release(processes[pid]?.files ?? [])
-        processes[pid] = (held, digest)
+        processes[pid] = Described(files: held, digest: digest, entries: entries, entryFiles: entryFiles, overBudget: overBudget)
         write(pid, entries)
         statistics.processes = processes.count
         return true
@@ -128,8 +155,19 @@ final class UnwindTableLoader: @unchecked Sendable {
     /// The processes described now.
     var describedProcesses: [Int32] { Array(processes.keys) }
 
+    /// Marks the files of `pids` (sampled since the last call) as used now: eviction takes the least recently used.
+    func touch(_ pids: Set<Int32>) {
+        useClock += 1
+        for pid in pids {
+            for key in processes[pid]?.files ?? [] { files[key]?.lastUsed = useClock }
+        }
+    }
+
+    /// Whether `pid` has a mapping left to frame pointers for lack of room (worth describing again).
+    func isOverBudget(_ pid: Int32) -> Bool { processes[pid]?.overBudget == true }
+
     /// The file's segments when it has a loaded table (loading it on first sight); nil otherwise.
-    private func load(_ key: FileKey, mapping: MemoryMapping, pid: Int32) -> [ELFFile.LoadSegment]? {
+    private func load(_ key: FileKey, mapping: MemoryMapping, pid: Int32, overBudget: inout Bool) -> [ELFFile.LoadSegment]? {
         if let file = files[key] { return file.segments }
         if withoutTable[key] != nil { return nil }
         let started = DispatchTime.now().uptimeNanoseconds
@@ -142,7 +180,7 @@ final class UnwindTableLoader: @unchecked Sendable {
         // Call-frame data takes 5-7 bytes per row (libc, CPython): a file that cannot fit is not parsed at all.
         let callFrameBytes = elf.sections.filter { $0.name == ".eh_frame" || $0.name == ".debug_frame" }.reduce(0) { $0 + $1.size }
         // No file may take more than a quarter of the rows: one huge binary (a compiler) must not starve the rest.
-        guard callFrameBytes / 8 <= UInt64(min(rowSpace.available, rowSpace.capacity / 4)) else {
+        guard callFrameBytes / 8 <= UInt64(rowSpace.capacity / 4) else {
             withoutTable[key] = []
             statistics.filesOverBudget += 1
             return nil
@@ -152,13 +190,56 @@ final class UnwindTableLoader: @unchecked Sendable {
             statistics.filesWithoutTable += 1
             return nil
         }
-        guard encoded.rows.count <= Int(rowSpace.capacity / 4), let file = upload(encoded, rules: table.rules, segments: elf.segments) else {
+        guard encoded.rows.count <= Int(rowSpace.capacity / 4) else {
             withoutTable[key] = []
             statistics.filesOverBudget += 1
             return nil
         }
+        // Rules are shared and never freed: evicting files would not make room for new ones.
+        guard nextRule + UInt32(Set(table.rules).subtracting(ruleNumbers.keys).count) <= ruleCapacity else {
+            overBudget = true
+            statistics.filesOverBudget += 1
+            return nil
+        }
+        // No room: the least recently used tables go back to frame pointers until this one fits.
+        var uploaded = upload(encoded, rules: table.rules, segments: elf.segments)
+        while uploaded == nil, let victim = leastRecentlyUsed() {
+            evict(victim)
+            uploaded = upload(encoded, rules: table.rules, segments: elf.segments)
+        }
+        guard var file = uploaded else {
+            // Tried again when the process is next described.
+            overBudget = true
+            statistics.filesOverBudget += 1
+            return nil
+        }
+        file.lastUsed = useClock
         files[key] = file
         return file.segments
+    }
+
+    /// The loaded file used least recently, outside the describe in progress.
+    private func leastRecentlyUsed() -> FileKey? {
+        files.filter { !pinned.contains($0.key) }.min { $0.value.lastUsed < $1.value.lastUsed }?.key
+    }
+
+    /// Drops a file's table: the processes mapping it walk that code with frame pointers (their
+    /// entries rewritten first, so that no walk reads the rows once they are reused).
+    private func evict(_ key: FileKey) {
+        for (pid, var described) in processes where described.files.contains(key) {
+            for index in described.entries.indices where described.entryFiles[index] == key {
+                described.entries[index].kind = UInt32(UNWIND_MAPPING_FRAME_POINTER.rawValue)
+                described.entries[index].file_id = 0
+                described.entryFiles[index] = nil
+            }
+            described.files.removeAll { $0 == key }
+            described.overBudget = true
+            processes[pid] = described
+            write(pid, described.entries)
+        }
+        files[key]?.users = 1
+        release([key])
+        statistics.filesEvicted += 1
     }
 
     /// The mapped file's ELF headers: the exact mapped inode through map_files first;
@@ -245,12 +326,13 @@ final class UnwindTableLoader: @unchecked Sendable {
             + statistics.rules * MemoryLayout<unwind_rule>.size + statistics.files * MemoryLayout<unwind_file>.size
     }
 
+    /// Writes a process's entry; `entries` sorted by start.
     private func write(_ pid: Int32, _ entries: [unwind_mapping]) {
         var process = unwind_process()
         process.count = UInt32(entries.count)
         withUnsafeMutableBytes(of: &process.mappings) { raw in
             let slots = raw.bindMemory(to: unwind_mapping.self)
-            for (index, entry) in entries.sorted(by: { $0.start < $1.start }).enumerated() where index < slots.count { slots[index] = entry }
+            for (index, entry) in entries.enumerated() where index < slots.count { slots[index] = entry }
         }
         var key = pid
         bpf_map_update_elem(maps.fd(of: "unwind_processes"), &key, &process, UInt64(BPF_ANY))
@@ -287,8 +369,10 @@ extension UnwindTableLoader {
             describe(pid)
             checked[pid] = now
         }
+        touch(sampled)
         for pid in sampled where live.contains(pid) && now - (checked[pid] ?? 0) >= recheckSeconds {
-            describe(pid)
+            // Over budget: rewritten whatever the digest, so that its files get another chance (evicting colder ones).
+            describe(pid, force: isOverBudget(pid))
             checked[pid] = now
         }
     }
