@@ -6,14 +6,14 @@
 #   BENCH_REPS=3               repetitions of each measurement (min/median/max)
 #   BENCH_PROFILE_SECONDS=20   workload length per profiler in the profiling-cost benchmark
 #   BENCH_MEMORY_SECONDS=300   length of the memory run
-#   BENCH_SECTIONS="profile syscall symbolize accuracy startup memory"   what to run
+#   BENCH_SECTIONS="profile syscall symbolize accuracy startup memory unwind"   what to run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REPS=${BENCH_REPS:-3}
 PROFILE_SECONDS=${BENCH_PROFILE_SECONDS:-20}
 MEMORY_SECONDS=${BENCH_MEMORY_SECONDS:-300}
-SECTIONS=" ${BENCH_SECTIONS:-profile syscall symbolize accuracy startup memory} "
+SECTIONS=" ${BENCH_SECTIONS:-profile syscall symbolize accuracy startup memory unwind} "
 run_section() { [[ $SECTIONS == *" $1 "* ]]; }
 AGENT=$PWD/.build/release/profiler-agent
 FIX=$PWD/.build/fixtures
@@ -51,7 +51,7 @@ report "# figure: min/median/max over $REPS runs; goal; met?"
 start_profiler() {
   case $1 in
     none) PROFILER_PID= ;;
-    agent) "$AGENT" run --listen 127.0.0.1:0 --tracers none >"$WORK/agent.log" 2>&1 & PROFILER_PID=$! ;;
+    agent) "$AGENT" run --listen 127.0.0.1:0 --tracers none --unwinder "${BENCH_UNWINDER:-auto}" >"$WORK/agent.log" 2>&1 & PROFILER_PID=$! ;;
     perf) perf record -F 97 -g -a -o "$WORK/perf.data" >"$WORK/perf.log" 2>&1 & PROFILER_PID=$! ;;
     bpftrace) bpftrace -e 'profile:hz:97 { @[kstack, ustack, pid] = count(); }' >"$WORK/bpftrace.log" 2>&1 & PROFILER_PID=$! ;;
   esac
@@ -193,7 +193,8 @@ SLEEPERS=""
 for i in $(seq 500); do sleep 100000 & SLEEPERS+="$! "; done
 "$WORK/spin" 1 $((MEMORY_SECONDS + 30)) >/dev/null & busy=$!
 "$FIX/sleeper" 0 $((MEMORY_SECONDS * 20)) & sleepy=$!
-"$AGENT" run --listen 127.0.0.1:0 >"$WORK/agent.log" 2>&1 & agent=$!
+# Frame pointers: the goals below predate the table unwinder (section 7 measures it with tables).
+"$AGENT" run --listen 127.0.0.1:0 --unwinder fp >"$WORK/agent.log" 2>&1 & agent=$!
 started=$(date +%s)
 RSS=""; MAPS=""
 for fraction in 0.6 0.8 1.0; do
@@ -207,4 +208,62 @@ kill $busy $sleepy $SLEEPERS 2>/dev/null || true; SLEEPERS=""
 rss=$(median "$RSS"); maps=$(median "$MAPS")
 report "memory.rss_mib $(stats mmm $RSS) (at 60/80/100% of ${MEMORY_SECONDS}s; goal <= 40: $(python3 -c "print('met' if $rss <= 40 else 'MISSED')"))"
 report "memory.bpf_maps_mib $(stats mmm $MAPS) (goal <= 32: $(python3 -c "print('met' if $maps <= 32 else 'MISSED')"))"
+fi
+
+if run_section unwind; then
+# 7. The table unwinder (the default, --unwinder auto) against the frame-pointer walk.
+PORT=19476
+# (a) BPF run time per CPU sample, same workload (Debian's python3.11 loop on every CPU): tables vs frame pointers.
+declare -A NS
+for rep in $(seq "$REPS"); do
+  for mode in fp auto; do
+    loops=""; for c in $(seq "$CPUS"); do /usr/bin/python3.11 -c 'while True: pass' & loops+="$! "; done
+    "$AGENT" run --listen 127.0.0.1:$PORT --tracers none --unwinder $mode >"$WORK/agent.log" 2>&1 & agent=$!
+    sleep 3
+    # The agent's own kernel BPF stats of its sampling program (each run = one sample on one CPU).
+    ns0=$(stats metric $PORT 'profiler_agent_bpf_program_run_seconds_total{program="profile_sample"}')
+    n0=$(stats metric $PORT 'profiler_agent_bpf_program_runs_total{program="profile_sample"}')
+    sleep "$PROFILE_SECONDS"
+    ns1=$(stats metric $PORT 'profiler_agent_bpf_program_run_seconds_total{program="profile_sample"}')
+    n1=$(stats metric $PORT 'profiler_agent_bpf_program_runs_total{program="profile_sample"}')
+    kill -TERM $agent; wait $agent || true
+    kill $loops; wait $loops 2>/dev/null || true
+    NS[$mode]+="$(python3 -c "print(1e6 * ($ns1 - $ns0) / max($n1 - $n0, 1))") "
+  done
+done
+report "unwind.bpf_us_per_sample.fp $(stats mmm ${NS[fp]}) (profile_sample run time / runs, python3.11 loop on every CPU)"
+report "unwind.bpf_us_per_sample.tables $(stats mmm ${NS[auto]})"
+cost=$(ratio "$(median "${NS[auto]}")" "$(median "${NS[fp]}")")
+report "unwind.tables_vs_fp $cost (goal <= 1: $(python3 -c "print('met' if $cost <= 1 else 'MISSED')"))"
+
+# (b) A busy node's tables and the agent's memory with them: this machine's processes plus real
+#     binaries idle (python3.11, node, gdb with its libpython, perf), after 60 s of sampling.
+"$AGENT" run --listen 127.0.0.1:$PORT >"$WORK/agent.log" 2>&1 & agent=$!
+sleep 3
+extra=""
+/usr/bin/python3.11 -c 'import time; time.sleep(600)' & extra+="$! "
+command -v node >/dev/null && { node -e 'setTimeout(() => {}, 600000)' & extra+="$! "; }
+command -v gdb >/dev/null && { gdb -batch -nx -ex 'shell sleep 600' >/dev/null 2>&1 & extra+="$! "; }
+perf stat -o /dev/null sleep 600 & extra+="$! "
+"$WORK/spin" 1 70 >/dev/null & extra+="$! "
+sleep 60
+m() { stats metric $PORT "$1"; }
+report "unwind.node.table_files $(m profiler_agent_unwind_table_files) ($(m profiler_agent_unwind_processes) processes described)"
+report "unwind.node.table_rows $(m profiler_agent_unwind_table_rows)"
+report "unwind.node.table_mib $(python3 -c "print(f'{$(m profiler_agent_unwind_table_bytes) / 1048576:.2f}')") (budget 12 MiB of rows + fixed rules/files)"
+report "unwind.node.table_build_seconds $(m profiler_agent_unwind_table_build_seconds_total)"
+report "unwind.node.files_over_budget $(m 'profiler_agent_unwind_files_without_table_total{reason="over_budget"}') evicted $(m 'profiler_agent_unwind_files_without_table_total{reason="evicted"}')"
+rss=$(python3 -c "print(f'{$(stats rss $agent) / 1048576:.1f}')"); maps=$(python3 -c "print(f'{$(stats map-bytes $agent) / 1048576:.1f}')")
+report "unwind.node.agent_rss_mib $rss (all tracers, tables loaded; goal <= 64: $(python3 -c "print('met' if $rss <= 64 else 'MISSED')"))"
+report "unwind.node.bpf_maps_mib $maps (goal <= 64: $(python3 -c "print('met' if $maps <= 64 else 'MISSED')"))"
+kill $extra 2>/dev/null || true; pkill -P $$ sleep 2>/dev/null || true
+
+# (c) Exec -> the new process described with its tables (the BPF request answered): 30 execs of the
+#     gcc -O2 -fomit-frame-pointer fixture, 0.3 s each.
+count0=$(m profiler_agent_unwind_requests_answered_total); sum0=$(m profiler_agent_unwind_request_latency_seconds_total)
+max0=$(m profiler_agent_unwind_request_latency_max_seconds)
+for i in $(seq 30); do "$FIX/unwind_scenarios" chain & p=$!; sleep 0.3; kill $p; wait $p 2>/dev/null || true; done
+count1=$(m profiler_agent_unwind_requests_answered_total); sum1=$(m profiler_agent_unwind_request_latency_seconds_total)
+report "unwind.exec_to_described_ms $(python3 -c "print(f'{1000 * ($sum1 - $sum0) / max($count1 - $count0, 1):.2f}')") mean over $(python3 -c "print(int($count1 - $count0))") requests (goal <= 100); max since the agent started $(python3 -c "print(f'{1000 * $max0:.1f}')") ms before the execs, $(python3 -c "print(f'{1000 * $(m profiler_agent_unwind_request_latency_max_seconds):.1f}')") ms after"
+kill -TERM $agent; wait $agent || true
 fi

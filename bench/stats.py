@@ -42,6 +42,11 @@ def main():
     elif cmd == "bpf-ns":
         out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True).stdout or "[]"
         print(sum(p.get("run_time_ns", 0) for p in json.loads(out)))
+    elif cmd == "metric":
+        # The value of the sample args[1] (name{labels} exactly) on the agent's /metrics at port args[0].
+        import urllib.request
+        text = urllib.request.urlopen(f"http://127.0.0.1:{args[0]}/metrics", timeout=30).read().decode()
+        print(next((line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith(args[1] + " ")), "0"))
     elif cmd == "map-bytes":
         # Several fds may refer to one map (maps shared between BPF objects): count each map once.
         sizes = {}

@@ -115,6 +115,8 @@ struct unwind_walk {
 	__u32 pid;
 	__u32 entry;    /* the leaf is at a function's first instruction (uprobe): its caller is at [rsp] */
 	__u32 trusted;  /* pc is the leaf's or came from a table row (not a frame-pointer guess) */
+	__u32 last_mapping; /* index of the mapping the previous lookup found */
+	__u32 reserved;
 	/* Bounds of the binary search in progress. Kept in map memory (volatile
 	 * accesses) rather than registers: the verifier does not track values it
 	 * stores there, so both branches of every search step reach the next step
@@ -260,6 +262,11 @@ struct unwind_loop {
 static __always_inline struct unwind_mapping *unwind_find_mapping(struct unwind_walk *st, struct unwind_process *proc,
 								  __u64 pc)
 {
+	/* Consecutive frames are mostly in one mapping (an interpreter's loop, a
+	 * library's internals): the previous frame's first. */
+	struct unwind_mapping *last = &proc->mappings[st->last_mapping & (UNWIND_MAX_MAPPINGS - 1)];
+	if (last->start <= pc && pc < last->end)
+		return last;
 	__u32 count = proc->count;
 	UNWIND_OPAQUE(st->lo) = 0;
 	UNWIND_OPAQUE(st->hi) = count < UNWIND_MAX_MAPPINGS ? count : UNWIND_MAX_MAPPINGS;
@@ -276,6 +283,7 @@ static __always_inline struct unwind_mapping *unwind_find_mapping(struct unwind_
 	__u32 lo = UNWIND_OPAQUE(st->lo);
 	if (lo == 0)
 		return NULL;
+	st->last_mapping = lo - 1;
 	struct unwind_mapping *m = &proc->mappings[(lo - 1) & (UNWIND_MAX_MAPPINGS - 1)];
 	return pc < m->end ? m : NULL;
 }
@@ -581,6 +589,7 @@ static __always_inline struct unwind_walk *unwind_user_stack(const struct unwind
 	st->exact = 1; /* the leaf's pc is where the thread is, not a return address */
 	st->entry = regs->at_entry;
 	st->trusted = 1;
+	st->last_mapping = 0;
 	st->src = src;
 	st->pid = pid;
 	st->stack.depth = 0;

@@ -27,6 +27,8 @@ final class UnwindTableLoader: @unchecked Sendable {
         var filesOverBudget = 0
         /// Tables dropped to make room for a more recently sampled file's.
         var filesEvicted = 0
+        /// Files loaded without a page index (no room in unwind_pages): searched whole.
+        var filesWithoutPageIndex = 0
         /// Time spent building tables.
         var buildNanoseconds: UInt64 = 0
     }
@@ -218,9 +220,13 @@ final class UnwindTableLoader: @unchecked Sendable {
         return file.segments
     }
 
-    /// The loaded file used least recently, outside the describe in progress.
+    /// The loaded file used least recently, outside the describe in progress; among
+    /// equals the lowest rows first, so that successive victims leave one merged hole
+    /// (ranges are first-fit and never moved: a table may still need more than its
+    /// size in victims when the holes they leave are not adjacent).
     private func leastRecentlyUsed() -> FileKey? {
-        files.filter { !pinned.contains($0.key) }.min { $0.value.lastUsed < $1.value.lastUsed }?.key
+        files.filter { !pinned.contains($0.key) }
+            .min { ($0.value.lastUsed, $0.value.firstRow) < ($1.value.lastUsed, $1.value.firstRow) }?.key
     }
 
     /// Drops a file's table: the processes mapping it walk that code with frame pointers (their
@@ -273,14 +279,19 @@ final class UnwindTableLoader: @unchecked Sendable {
 
     /// Writes a file's rows, new rules and pages, then its entry; nil (nothing kept) when they do not fit.
     private func upload(_ encoded: UnwindTableEncoding, rules: [UnwindTable.Rule], segments: [ELFFile.LoadSegment]) -> LoadedFile? {
-        let rowCount = UInt32(encoded.rows.count), pageCount = UInt32(encoded.pages.count)
+        let rowCount = UInt32(encoded.rows.count)
+        var pageCount = UInt32(encoded.pages.count)
         let newRules = Set(rules).subtracting(ruleNumbers.keys)
         guard nextRule + UInt32(newRules.count) <= ruleCapacity, let id = fileIDs.allocate(1) else { return nil }
         guard let firstRow = rowSpace.allocate(rowCount) else { fileIDs.release(id, 1); return nil }
-        guard let firstPage = pageSpace.allocate(pageCount) else {
-            rowSpace.release(firstRow, rowCount)
-            fileIDs.release(id, 1)
-            return nil
+        // The page index only narrows searches: without room for it the file's whole range is searched.
+        let firstPage: UInt32
+        if let pages = pageSpace.allocate(pageCount) {
+            firstPage = pages
+        } else {
+            firstPage = 0
+            pageCount = 0
+            statistics.filesWithoutPageIndex += 1
         }
         for rule in rules where ruleNumbers[rule] == nil {
             var value = UnwindTableEncoding.bpfRule(rule)
@@ -291,7 +302,7 @@ final class UnwindTableLoader: @unchecked Sendable {
         }
         let rows = encoded.rows.map { unwind_row(pc_low: $0.pcLow, rule: ruleNumbers[rules[Int($0.rule)]] ?? 0) }
         writeArray(maps.fd(of: "unwind_rows"), from: firstRow, rows)
-        writeArray(maps.fd(of: "unwind_pages"), from: firstPage, encoded.pages)
+        if pageCount > 0 { writeArray(maps.fd(of: "unwind_pages"), from: firstPage, encoded.pages) }
         var entry = unwind_file(first_row: firstRow, row_count: rowCount, vaddr_base: encoded.vaddrBase,
                                 first_page: firstPage, page_count: pageCount)
         var key = id
