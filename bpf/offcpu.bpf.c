@@ -102,22 +102,12 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u6
 	}
 	/* prev is still `current` here: the stacks are those of the blocking thread. */
 	start.kernel_stack_id = bpf_get_stackid(ctx, &offcpu_stacks, 0);
-	struct unwind_walk *walked = NULL;
-	if (unwinder == UNWINDER_DWARF) {
-		/* The registers the thread entered the kernel with (its syscall, or the
-		 * interrupt that preempted it). */
-		struct unwind_regs regs;
-		if (unwind_regs_of_current_task(&regs))
-			walked = unwind_user_stack(&regs, pid, UNWIND_SOURCE_OFFCPU, UNWIND_MAX_DEPTH);
-		else
-			unwind_stat(UNWIND_SOURCE_OFFCPU, UNWIND_STAT_NO_USER_REGS);
-	}
-	if (walked) {
-		start.user_stack_hash = unwind_store_stack(&offcpu_user_stacks, walked);
-		start.user_stack_id = start.user_stack_hash ? -1 : -12 /* ENOMEM: lost, counted below */;
-	} else {
-		start.user_stack_id = bpf_get_stackid(ctx, &offcpu_stacks, BPF_F_USER_STACK);
-	}
+	/* The registers the thread entered the kernel with (its syscall, or the
+	 * interrupt that preempted it). */
+	struct unwind_regs regs;
+	bool have_regs = unwinder == UNWINDER_DWARF && unwind_regs_of_current_task(&regs);
+	start.user_stack_id = unwind_user_stack_key(ctx, have_regs ? &regs : NULL, pid, UNWIND_SOURCE_OFFCPU,
+						    &offcpu_user_stacks, &offcpu_stacks, &start.user_stack_hash);
 	bpf_get_current_comm(&start.comm, sizeof(start.comm));
 	if (start.kernel_stack_id < 0 && start.kernel_stack_id != -14)
 		stat_inc(&offcpu_stats, PROFILE_STAT_KERNEL_STACK_LOST);

@@ -76,19 +76,9 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 
 	key.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
 	struct unwind_regs regs;
-	struct unwind_walk *walked = NULL;
-	if (unwinder == UNWINDER_DWARF) {
-		if (unwind_regs_of_perf_sample(ctx, &regs))
-			walked = unwind_user_stack(&regs, pid, UNWIND_SOURCE_CPU, UNWIND_MAX_DEPTH);
-		else
-			unwind_stat(UNWIND_SOURCE_CPU, UNWIND_STAT_NO_USER_REGS);
-	}
-	if (walked) {
-		key.user_stack_hash = unwind_store_stack(&user_stacks, walked);
-		key.user_stack_id = key.user_stack_hash ? -1 : -12 /* ENOMEM: lost, counted below */;
-	} else {
-		key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
-	}
+	bool have_regs = unwinder == UNWINDER_DWARF && unwind_regs_of_perf_sample(ctx, &regs);
+	key.user_stack_id = unwind_user_stack_key(ctx, have_regs ? &regs : NULL, pid, UNWIND_SOURCE_CPU, &user_stacks, &stacks,
+						  &key.user_stack_hash);
 	/* -EFAULT means "no such stack here" (user mode / kernel thread); any
 	 * other error means the stack was lost (bucket collision, map full). */
 	if (key.kernel_stack_id < 0 && key.kernel_stack_id != -14)

@@ -18,10 +18,25 @@
  * - Rows are found through the file's page index (unwind.h, unwind_pages):
  *   every step of a search is a cache miss at 100-500 Hz sampling, so the
  *   search is kept to the rows of one 4 KiB page.
- * - Frames: one bpf_loop (5.17+) iteration per frame, the callback verified
- *   once (6.1) or until its states converge (6.7+), whatever the depth, instead
- *   of unrolled loops or tail calls (whose instruction counts multiply with the
- *   inner binary searches; pitfall 1 of NATIVE_UNWINDING.md). Per frame:
+ * - Frames: one call of a global function per frame, in a bounded loop. A
+ *   global function is verified once, on its own, whatever the depth (a static
+ *   one would be verified again in every iteration, and unrolled loops or tail
+ *   calls multiply instruction counts with the inner binary searches; pitfall 1
+ *   of NATIVE_UNWINDING.md). Its arguments can only be scalars before 5.12, so
+ *   it finds the walk's state again by a per-CPU array lookup. This runs on
+ *   every kernel from 5.8 on; bpf_loop (5.17+) would do the same, but its
+ *   callback's address (ld_imm64 of a function, 5.13+) makes older kernels
+ *   reject the whole program even in dead code, and it measured no faster.
+ * - Rule cache: a sample costs mostly cache and TLB misses (measured: a
+ *   second walk of the same stack right after the first takes a quarter of
+ *   its time), and a steady workload hits the same few pcs sample after
+ *   sample. So each CPU and source keeps the last rules it found, by (pid,
+ *   the process's description generation, pc): a hit skips the mapping
+ *   search, the file, the page index, the rows and the rules, touching only
+ *   the scratch slot already in use. A rule copied there stays right for as
+ *   long as the process keeps that description (the code at a pc of a
+ *   described mapping does not change); a new description (exec, dlopen,
+ *   eviction) has a new generation. Per frame on a miss:
  *   mapping (binary search, <= 9 steps over the process's sorted mappings),
  *   then row (binary search, <= 22 steps over the file's rows; the row index
  *   goes through a map key, so the verifier does not track it precisely and
@@ -43,10 +58,14 @@
 #ifndef UNWIND_BPF_H
 #define UNWIND_BPF_H
 
+#include <bpf/bpf_core_read.h>
 #include "unwind.h"
 
-/* Set by the agent before load: enum unwinder_kind. */
+/* Set by the agent before load: enum unwinder_kind, and the kernel's enum
+ * unwind_kernel_feature bits (the branches for the others are dead code the
+ * verifier never checks, so the helpers a kernel lacks are never seen). */
 const volatile __u32 unwinder = UNWINDER_FP;
+const volatile __u32 unwind_features = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -104,6 +123,21 @@ struct {
 	__type(value, __u64);
 } unwind_stats SEC(".maps");
 
+/* A rule the walk found before: for `pc` (the lookup address, ra - 1 or an
+ * exact pc) of process `pid` while described as `generation`. */
+struct unwind_cached_rule {
+	__u64 pc;
+	__u32 pid;
+	__u32 generation;
+	struct unwind_rule rule;
+};
+#define UNWIND_RULE_CACHE_SLOTS 64 /* 2 KiB per CPU and source, direct-mapped */
+
+static __always_inline __u32 unwind_cache_slot(__u64 pc)
+{
+	return (__u32)((pc * 0x9e3779b97f4a7c15ULL) >> 58) & (UNWIND_RULE_CACHE_SLOTS - 1);
+}
+
 /* The walk in progress (one per CPU and source). */
 struct unwind_walk {
 	__u64 pc;       /* the current frame's pc */
@@ -116,7 +150,9 @@ struct unwind_walk {
 	__u32 entry;    /* the leaf is at a function's first instruction (uprobe): its caller is at [rsp] */
 	__u32 trusted;  /* pc is the leaf's or came from a table row (not a frame-pointer guess) */
 	__u32 last_mapping; /* index of the mapping the previous lookup found */
-	__u32 reserved;
+	__u32 generation;   /* the process's unwind_process.generation */
+	__u32 table_frames; /* UNWIND_STAT_FRAMES_TABLE of this walk, added to unwind_stats at its end */
+	__u32 cache_hits;   /* UNWIND_STAT_RULE_CACHE_HITS likewise */
 	/* Bounds of the binary search in progress. Kept in map memory (volatile
 	 * accesses) rather than registers: the verifier does not track values it
 	 * stores there, so both branches of every search step reach the next step
@@ -124,6 +160,8 @@ struct unwind_walk {
 	 * step's outcome is a distinct state: 2^22 paths, "BPF program is too large"). */
 	__u32 lo, hi;
 	struct unwind_stack stack;
+	/* Kept from walk to walk (not reset): see the header comment. */
+	struct unwind_cached_rule cache[UNWIND_RULE_CACHE_SLOTS];
 };
 
 #define UNWIND_OPAQUE(field) (*(volatile __u32 *)&(field))
@@ -211,15 +249,31 @@ static __always_inline void unwind_request(__u32 pid, __u32 reason, __u32 src, b
 	unwind_stat(src, UNWIND_STAT_REQUESTS);
 }
 
+/* x86_64 THREAD_SIZE (PAGE_SIZE << THREAD_SIZE_ORDER) without KASAN, which
+ * the pre-5.15 path assumes: the user pt_regs are the last words of the task's
+ * kernel stack (task_pt_regs(); TOP_OF_KERNEL_STACK_PADDING is 0 on x86_64).
+ * Another size reads words that fail the user-CS check below: no stack, never
+ * a wrong one. */
+#define UNWIND_THREAD_SIZE (4096 << 2)
+
 /* The user registers of the current task at its last entry into the kernel
  * (syscall, interrupt, fault). False for kernel threads and 32-bit tasks. */
 static __always_inline bool unwind_regs_of_current_task(struct unwind_regs *out)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	if (task->flags & UNWIND_PF_KTHREAD)
-		return false;
 	__u64 words[UNWIND_PT_REGS_WORDS];
-	void *regs = (void *)bpf_task_pt_regs(task);
+	void *regs;
+	if (unwind_features & UNWIND_KERNEL_TASK_REGS) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		if (task->flags & UNWIND_PF_KTHREAD)
+			return false;
+		regs = (void *)bpf_task_pt_regs(task);
+	} else {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		if (BPF_CORE_READ(task, flags) & UNWIND_PF_KTHREAD)
+			return false;
+		void *stack = BPF_CORE_READ(task, stack);
+		regs = stack ? stack + UNWIND_THREAD_SIZE - sizeof(words) : NULL;
+	}
 	if (!regs || bpf_probe_read_kernel(words, sizeof(words), regs))
 		return false;
 	if ((words[UNWIND_PT_CS] & 0xffff) != UNWIND_USER_CS)
@@ -249,13 +303,6 @@ static __always_inline bool unwind_regs_of_perf_sample(struct bpf_perf_event_dat
 	}
 	return unwind_regs_of_current_task(out);
 }
-
-/* What the frame loop needs besides the scratch state. */
-struct unwind_loop {
-	struct unwind_walk *st;
-	struct unwind_process *proc;
-	__u32 max_depth;
-};
 
 /* The mapping holding `pc`, NULL when none: the last one starting at or
  * before pc, if pc is below its end. */
@@ -428,14 +475,72 @@ static __always_inline __u64 unwind_mix(__u64 hash, __u64 value)
 	return hash ^ (hash >> 29);
 }
 
-/* One frame: records the current pc, then finds the caller's registers.
- * Returns 0 to go on, 1 to stop (bpf_loop callback). */
-static long unwind_frame(__u32 index, void *data)
+/* The table rule for `lookup` in process `pid`, NULL for a frame-pointer
+ * step, with *fp_reason saying why (UNWIND_STAT_FP_*), or UNWIND_STAT_BAD_RULE
+ * when a lookup failed (the walk ends). */
+static __always_inline struct unwind_rule *unwind_find_frame_rule(struct unwind_walk *st, __u32 pid, __u64 lookup,
+								   __u32 *fp_reason)
 {
-	struct unwind_loop *loop = data;
-	struct unwind_walk *st = loop->st;
+	__u32 src = st->src;
+	struct unwind_process *proc = bpf_map_lookup_elem(&unwind_processes, &pid);
+	struct unwind_mapping *m = proc ? unwind_find_mapping(st, proc, lookup) : NULL;
+	if (!m && proc && st->trusted)
+		unwind_request(pid, UNWIND_REQUEST_NO_MAPPING, src, false); /* mapped since it was described */
+	if (!m)
+		return NULL;
+	*fp_reason = UNWIND_STAT_FP_MAPPING;
+	if (m->kind != UNWIND_MAPPING_TABLE)
+		return NULL;
+	__u32 file_id = m->file_id;
+	struct unwind_file *file = bpf_map_lookup_elem(&unwind_files, &file_id);
+	if (!file) {
+		*fp_reason = UNWIND_STAT_BAD_RULE;
+		return NULL;
+	}
+	*fp_reason = UNWIND_STAT_FP_NO_ROW;
+	__u64 vaddr = lookup - m->bias;
+	__u64 key = vaddr - file->vaddr_base;
+	__u32 count = file->row_count;
+	if (count > UNWIND_MAX_FILE_ROWS)
+		count = UNWIND_MAX_FILE_ROWS;
+	if (vaddr < file->vaddr_base || key > 0xffffffffULL || !count)
+		return NULL;
+	bool bad = false;
+	/* Rows [lo, hi) hold the last row at or before key. */
+	__u32 lo = 0, hi = count, pages = file->page_count;
+	if (pages) {
+		__u32 page = key >> UNWIND_PAGE_SHIFT;
+		if (page >= pages)
+			page = pages - 1;
+		__u32 index = file->first_page + page;
+		__u32 *start = bpf_map_lookup_elem(&unwind_pages, &index);
+		index++;
+		__u32 *next = page + 1 < pages ? bpf_map_lookup_elem(&unwind_pages, &index) : NULL;
+		if (start)
+			lo = *start;
+		if (next && *next + 1 < hi)
+			hi = *next + 1;
+		if (lo >= hi)
+			lo = 0; /* inconsistent index: search the whole file */
+	}
+	struct unwind_rule *rule = unwind_find_rule(st, file->first_row, lo, hi, (__u32)key, &bad);
+	if (bad) {
+		*fp_reason = UNWIND_STAT_BAD_RULE;
+		return NULL;
+	}
+	if (rule && rule->cfa_kind == UNWIND_CFA_INVALID) {
+		*fp_reason = UNWIND_STAT_FP_INVALID_ROW;
+		return NULL;
+	}
+	return rule;
+}
+
+/* One frame: records the current pc, then finds the caller's registers.
+ * Returns 0 to go on, 1 to stop. */
+static __always_inline int unwind_frame(struct unwind_walk *st, __u32 max_depth)
+{
 	__u32 depth = st->stack.depth;
-	if (depth >= UNWIND_MAX_DEPTH || depth >= loop->max_depth) {
+	if (depth >= UNWIND_MAX_DEPTH || depth >= max_depth) {
 		/* The previous step found a caller that does not fit. */
 		st->stack.flags |= UNWIND_STACK_TRUNCATED;
 		unwind_stat(st->src, UNWIND_STAT_DEPTH_LIMIT);
@@ -462,7 +567,7 @@ static long unwind_frame(__u32 index, void *data)
 			unwind_stat(src, UNWIND_STAT_NULL_END);
 			return 1;
 		}
-		unwind_stat(src, UNWIND_STAT_FRAMES_TABLE);
+		st->table_frames++;
 		st->sp += 8;
 		st->pc = ra;
 		st->exact = 0;
@@ -474,55 +579,23 @@ static long unwind_frame(__u32 index, void *data)
 	__u64 lookup = st->exact ? st->pc : st->pc - 1;
 	struct unwind_rule *rule = NULL;
 	__u32 fp_reason = UNWIND_STAT_FP_NO_MAPPING;
-	struct unwind_mapping *m = unwind_find_mapping(st, loop->proc, lookup);
-	if (!m && st->trusted)
-		unwind_request(st->pid, UNWIND_REQUEST_NO_MAPPING, src, false); /* mapped since it was described */
-	if (m) {
-		fp_reason = UNWIND_STAT_FP_MAPPING;
-		if (m->kind == UNWIND_MAPPING_TABLE) {
-			__u32 file_id = m->file_id;
-			struct unwind_file *file = bpf_map_lookup_elem(&unwind_files, &file_id);
-			if (!file) {
-				unwind_stat(src, UNWIND_STAT_BAD_RULE);
-				st->stack.flags |= UNWIND_STACK_ERROR;
-				return 1;
-			}
-			fp_reason = UNWIND_STAT_FP_NO_ROW;
-			__u64 vaddr = lookup - m->bias;
-			__u64 key = vaddr - file->vaddr_base;
-			__u32 count = file->row_count;
-			if (count > UNWIND_MAX_FILE_ROWS)
-				count = UNWIND_MAX_FILE_ROWS;
-			if (vaddr >= file->vaddr_base && key <= 0xffffffffULL && count) {
-				bool bad = false;
-				/* Rows [lo, hi) hold the last row at or before key. */
-				__u32 lo = 0, hi = count, pages = file->page_count;
-				if (pages) {
-					__u32 page = key >> UNWIND_PAGE_SHIFT;
-					if (page >= pages)
-						page = pages - 1;
-					__u32 index = file->first_page + page;
-					__u32 *start = bpf_map_lookup_elem(&unwind_pages, &index);
-					index++;
-					__u32 *next = page + 1 < pages ? bpf_map_lookup_elem(&unwind_pages, &index) : NULL;
-					if (start)
-						lo = *start;
-					if (next && *next + 1 < hi)
-						hi = *next + 1;
-					if (lo >= hi)
-						lo = 0; /* inconsistent index: search the whole file */
-				}
-				rule = unwind_find_rule(st, file->first_row, lo, hi, (__u32)key, &bad);
-				if (bad) {
-					unwind_stat(src, UNWIND_STAT_BAD_RULE);
-					st->stack.flags |= UNWIND_STACK_ERROR;
-					return 1;
-				}
-				if (rule && rule->cfa_kind == UNWIND_CFA_INVALID) {
-					fp_reason = UNWIND_STAT_FP_INVALID_ROW;
-					rule = NULL;
-				}
-			}
+	__u32 pid = st->pid;
+	struct unwind_cached_rule *cached = &st->cache[unwind_cache_slot(lookup)];
+	if (cached->pc == lookup && cached->pid == pid && cached->generation == st->generation) {
+		rule = &cached->rule;
+		st->cache_hits++;
+	} else {
+		rule = unwind_find_frame_rule(st, pid, lookup, &fp_reason);
+		if (fp_reason == UNWIND_STAT_BAD_RULE) {
+			unwind_stat(src, UNWIND_STAT_BAD_RULE);
+			st->stack.flags |= UNWIND_STACK_ERROR;
+			return 1;
+		}
+		if (rule) {
+			cached->pc = lookup;
+			cached->pid = pid;
+			cached->generation = st->generation;
+			cached->rule = *rule;
 		}
 	}
 
@@ -532,7 +605,7 @@ static long unwind_frame(__u32 index, void *data)
 	if (rule) {
 		outcome = unwind_table_step(st, rule, &ra, &exact);
 		if (outcome == UNWIND_CONTINUE)
-			unwind_stat(src, UNWIND_STAT_FRAMES_TABLE);
+			st->table_frames++;
 	} else {
 		outcome = unwind_fp_step(st, &ra);
 		unwind_stat(src, fp_reason);
@@ -566,6 +639,16 @@ static long unwind_frame(__u32 index, void *data)
 	}
 }
 
+/* One frame of the walk of `src` on this CPU (see the header comment).
+ * Returns 0 to go on, 1 to stop. */
+__noinline int unwind_frame_step(__u32 src, __u32 max_depth)
+{
+	struct unwind_walk *st = bpf_map_lookup_elem(&unwind_scratch, &src);
+	if (!st)
+		return 1;
+	return unwind_frame(st, max_depth);
+}
+
 /* Walks the current task's user stack from `regs` (at most max_depth <=
  * UNWIND_MAX_DEPTH frames) into this CPU's scratch slot of `src`. NULL when
  * the process is not described (the caller then uses the kernel's
@@ -590,18 +673,23 @@ static __always_inline struct unwind_walk *unwind_user_stack(const struct unwind
 	st->entry = regs->at_entry;
 	st->trusted = 1;
 	st->last_mapping = 0;
+	st->generation = proc->generation;
+	st->table_frames = 0;
+	st->cache_hits = 0;
 	st->src = src;
 	st->pid = pid;
 	st->stack.depth = 0;
 	st->stack.flags = 0;
 	unwind_stat(src, UNWIND_STAT_STACKS);
 
-	struct unwind_loop loop = { .st = st, .proc = proc, .max_depth = max_depth };
 	__u64 start = bpf_ktime_get_ns();
 	/* One iteration per frame, plus one to find that a caller does not fit. */
-	if (bpf_loop(UNWIND_MAX_DEPTH + 1, unwind_frame, &loop, 0) < 0)
-		st->stack.flags |= UNWIND_STACK_ERROR; /* cannot happen with these arguments */
+	for (int i = 0; i < UNWIND_MAX_DEPTH + 1; i++)
+		if (unwind_frame_step(src, max_depth))
+			break;
 	unwind_stat_add(src, UNWIND_STAT_WALK_NS, bpf_ktime_get_ns() - start);
+	unwind_stat_add(src, UNWIND_STAT_FRAMES_TABLE, st->table_frames);
+	unwind_stat_add(src, UNWIND_STAT_RULE_CACHE_HITS, st->cache_hits);
 	return st;
 }
 
@@ -621,6 +709,28 @@ static __always_inline __u64 unwind_store_stack(void *stacks, struct unwind_walk
 		return 0;
 	}
 	return hash;
+}
+
+/* The current task's user stack for a sample or an off-CPU block: walked with
+ * the tables (unwinder = dwarf, `regs` known, the process described) into
+ * `table_stacks`, whose key goes to *hash, else by the kernel's frame-pointer
+ * walk into `fp_stacks` (*hash = 0). Returns the bpf_get_stackid() id, or -1
+ * with a table stack (-ENOMEM when it could not be stored). */
+static __always_inline long unwind_user_stack_key(void *ctx, const struct unwind_regs *regs, __u32 pid, __u32 src,
+						  void *table_stacks, void *fp_stacks, __u64 *hash)
+{
+	struct unwind_walk *walked = NULL;
+	*hash = 0;
+	if (unwinder == UNWINDER_DWARF) {
+		if (regs)
+			walked = unwind_user_stack(regs, pid, src, UNWIND_MAX_DEPTH);
+		else
+			unwind_stat(src, UNWIND_STAT_NO_USER_REGS);
+	}
+	if (!walked)
+		return bpf_get_stackid(ctx, fp_stacks, BPF_F_USER_STACK);
+	*hash = unwind_store_stack(table_stacks, walked);
+	return *hash ? -1 : -12 /* ENOMEM: lost, counted by the caller */;
 }
 
 #endif /* UNWIND_BPF_H */

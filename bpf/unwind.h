@@ -80,6 +80,13 @@ enum unwinder_kind {
 	UNWINDER_DWARF = 1, /* tables where the process is known, kernel frame pointers otherwise */
 };
 
+/* What the running kernel offers the table unwinder (rodata `unwind_features`
+ * of the same objects, probed by the agent). Without it (5.8-5.14) the
+ * unwinder takes another way to the same registers: unwind.bpf.h. */
+enum unwind_kernel_feature {
+	UNWIND_KERNEL_TASK_REGS = 0x1, /* bpf_task_pt_regs (5.15+) and bpf_get_current_task_btf (5.11+) */
+};
+
 /* Frames of a table-unwound stack (the kernel's default perf_event_max_stack). */
 #define UNWIND_MAX_DEPTH 127
 /* Executable mappings per process (struct unwind_process: 8 + 256 * 32 B = 8 KiB). */
@@ -101,7 +108,8 @@ enum unwinder_kind {
  *   unwind_pages    2^17 * 8 B (u32 rounded up to 8)  1.00 MiB  array
  *   user_stacks     8192 * (1024 B + element)         8.57 MiB  hash, preallocated (written in perf context)
  *   offcpu_user_stacks 4096 * ...                     4.3 MiB   hash, preallocated
- *   unwind_processes 8 KiB per described process, no prealloc (1024 = 8 MiB at most)
+ *   unwind_processes 8 KiB per described process, no prealloc (1024 = 8 MiB at most;
+ *                    preallocated before 6.1, where perf_event programs need that)
  *   unwind_stats, unwind_scratch (per object)         < 0.1 MiB
  * Total 23 MiB + 8 KiB per described process, on top of today's maps; the
  * kernel stack maps (stacks, offcpu_stacks: 16.25 MiB each at 16384) then
@@ -180,7 +188,7 @@ struct unwind_mapping {
 /* The executable mappings of one process, mappings[0, count) sorted by start. */
 struct unwind_process {
 	__u32 count;
-	__u32 reserved;
+	__u32 generation; /* new at every write of the entry: keys the BPF rule cache (unwind.bpf.h) */
 	struct unwind_mapping mappings[UNWIND_MAX_MAPPINGS];
 };
 
@@ -233,6 +241,7 @@ enum unwind_stat {
 	UNWIND_STAT_STORE_FAILED,      /* unwound but not stored: user_stacks full (or ring buffer) */
 	UNWIND_STAT_REQUESTS,          /* describe requests sent to the agent (unwind_requests) */
 	UNWIND_STAT_REQUESTS_LOST,     /* ... not sent: the ring buffer was full */
+	UNWIND_STAT_RULE_CACHE_HITS,   /* table frames whose rule came from the per-CPU rule cache */
 	UNWIND_STAT_WALK_NS,           /* nanoseconds spent in table walks (bpf_ktime_get_ns around the frame loop) */
 	UNWIND_STAT_COUNT,
 };

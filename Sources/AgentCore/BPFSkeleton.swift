@@ -53,6 +53,8 @@ public struct BPFLoadContext: Sendable {
 
     /// The rodata `unwinder` of objects that walk user stacks (`enum unwinder_kind`).
     var unwinderKind: UInt32 { maps.hasUnwindTables ? UInt32(UNWINDER_DWARF.rawValue) : UInt32(UNWINDER_FP.rawValue) }
+    /// Their rodata `unwind_features` (`enum unwind_kernel_feature` bits).
+    var unwindFeatures: UInt32 { maps.hasUnwindTables ? UnwindKernelFeatures.probed.rawValue : 0 }
 }
 
 /// One loaded BPF object and the links of its attached programs; destroying it

@@ -30,7 +30,7 @@ public struct SamplingConfiguration: Sendable {
     /// Turn on the kernel's BPF run-time statistics (run count and time per program).
     public var programStatistics = false
     /// The user-stack walker: unwind tables where the kernel can run them
-    /// (bpf_loop, 5.17+), frame pointers elsewhere.
+    /// (Linux 5.8+), frame pointers elsewhere.
     public var unwinder = UnwinderMode.auto
     /// BPF map memory for unwind table rows and their page index (the rules,
     /// files and stacks maps come on top: unwind.h). Beyond it the least
@@ -99,10 +99,11 @@ public final class PerfEventStackSource: StackSource {
         let stackEntries = max(configuration.stackEntries, SamplingConfiguration.stackEntries(cpus: onlineCPUs().count, frequency: configuration.frequency))
         var sizes = ["counts": configuration.countEntries, "stacks": stackEntries]
         if context.maps.hasUnwindTables { sizes["user_stacks"] = UInt32(UNWIND_DEFAULT_USER_STACKS) }
-        let unwinder = context.unwinderKind
+        let unwinder = context.unwinderKind, features = context.unwindFeatures
         skeleton = try BPFSkeleton(.profile, context: context, sizes: sizes) { opened in
             let rodata = opened.pointee.rodata!
             rodata.pointee.unwinder = unwinder
+            rodata.pointee.unwind_features = features
             rodata.pointee.filter_by_pid = context.maps.filterByPID
             rodata.pointee.include_idle = configuration.includeIdle
             rodata.pointee.exclude_kernel_threads = configuration.excludeKernelThreads

@@ -55,7 +55,7 @@ public final class Recorder {
         sampling.pids = try Preflight.check(btfPath: sampling.btfPath, pids: sampling.pids)
         Preflight.raiseOpenFileLimit()
         Preflight.limitHeapRetention()
-        let tables = try StackSources.usesUnwindTables(sampling.unwinder, report: log)
+        let tables = try StackSources.usesUnwindTables(sampling.unwinder, report: { log($0 + "\n") })
         let context = BPFLoadContext(maps: try SharedBPFMaps(pids: sampling.pids, unwindTables: tables, tableBytes: sampling.unwindTableBytes), btfPath: sampling.btfPath)
         let source = StackSources.make(sampling, context: context)
         let symbolization = StackSymbolization(symbolizer: Symbolizer(options: options.symbolizer))

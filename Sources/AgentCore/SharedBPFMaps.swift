@@ -42,9 +42,11 @@ public final class SharedBPFMaps: @unchecked Sendable {
                 Definition(name: "unwind_rules", type: BPF_MAP_TYPE_ARRAY, value: MemoryLayout<unwind_rule>.size, entries: UInt32(UNWIND_DEFAULT_RULES)),
                 Definition(name: "unwind_files", type: BPF_MAP_TYPE_ARRAY, value: MemoryLayout<unwind_file>.size, entries: UInt32(UNWIND_DEFAULT_FILES)),
                 Definition(name: "unwind_pages", type: BPF_MAP_TYPE_ARRAY, value: MemoryLayout<UInt32>.size, entries: Self.rows(tableBytes) / 8),
-                // 8 KiB values: pay only for the processes described.
+                // 8 KiB values: pay only for the processes described, where the kernel lets a
+                // perf_event program use such a map (6.1+); before, all 8 MiB up front.
                 Definition(name: "unwind_processes", type: BPF_MAP_TYPE_HASH, value: MemoryLayout<unwind_process>.size,
-                           entries: UInt32(UNWIND_DEFAULT_PROCESSES), flags: UInt32(BPF_F_NO_PREALLOC)),
+                           entries: UInt32(UNWIND_DEFAULT_PROCESSES),
+                           flags: UnwindKernelFeatures.dynamicProcessMap ? UInt32(BPF_F_NO_PREALLOC) : 0),
                 Definition(name: "unwind_stats", type: BPF_MAP_TYPE_PERCPU_ARRAY, value: MemoryLayout<UInt64>.size,
                            entries: UInt32(UNWIND_SOURCE_COUNT.rawValue * UNWIND_STAT_COUNT.rawValue)),
                 // Describe requests (exec, new pid, dlopen) and their per-process rate limit.

@@ -8,11 +8,16 @@ public enum StackSources {
     }
 
     /// Whether user stacks are walked with unwind tables: `auto` when the kernel
-    /// can (`bpf_loop`, 5.17+; told through `report` when not), `dwarf` or an error.
+    /// can (5.8+; told through `report` when not), `dwarf` or an error.
     public static func usesUnwindTables(_ mode: UnwinderMode, report: (String) -> Void) throws(AgentError) -> Bool {
         guard mode != .fp else { return false }
-        if libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_loop, nil) == 1 { return true }
-        let reason = "this kernel has no bpf_loop (Linux 5.17+): the table unwinder cannot run"
+        guard let reason = UnwindKernelFeatures.minimumMissing else {
+            if !UnwindKernelFeatures.probed.contains(.taskRegisters) {
+                report("profiler-agent: table unwinder on a kernel without bpf_task_pt_regs (before 5.15): "
+                       + "user registers read from the top of each task's kernel stack")
+            }
+            return true
+        }
         if mode == .dwarf { throw .invalidOption("--unwinder dwarf: \(reason)") }
         report("profiler-agent: \(reason); user stacks are walked with frame pointers")
         return false

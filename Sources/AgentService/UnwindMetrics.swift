@@ -3,18 +3,25 @@ import AgentCore
 extension AgentMetrics {
     /// The user-stack unwinder: which walker runs, its outcomes by reason (per
     /// source: cpu, offcpu, call_site), and what its tables hold and cost.
+    static func kernelPathLabels(_ mode: String) -> [(String, String)] {
+        let features = UnwindKernelFeatures.probed
+        return [("mode", mode), ("registers", features.contains(.taskRegisters) ? "task_pt_regs" : "kernel_stack")]
+    }
+
     func unwindFamilies(_ u: UnwindStatus) -> [MetricFamily] {
         var families: [MetricFamily] = [
-            .gauge("profiler_agent_unwinder", "1 for the user-stack walker in use (mode: dwarf = unwind tables, fp = frame pointers).",
-                   [([("mode", u.mode)], 1)]),
+            .gauge("profiler_agent_unwinder", "1 for the user-stack walker in use (mode: dwarf = unwind tables, fp = frame pointers; "
+                   + "with tables, registers: where a task's user registers are read, task_pt_regs, or kernel_stack before 5.15).",
+                   [(u.mode == "dwarf" ? Self.kernelPathLabels(u.mode) : [("mode", u.mode)], 1)]),
         ]
         guard u.mode == "dwarf" else { return families }
         let stackOutcomes = ["reached_stop", "null_end", "depth_limit", "read_fault", "bad_rule", "no_process", "no_user_regs", "store_failed"]
-        let frameKinds = ["frames_table", "frames_fp", "fp_no_mapping", "fp_mapping", "fp_no_row", "fp_invalid_row", "signal_frames"]
+        let frameKinds = ["frames_table", "frames_fp", "fp_no_mapping", "fp_mapping", "fp_no_row", "fp_invalid_row", "signal_frames", "rule_cache_hits"]
         let sources = u.counters.values.keys.sorted()
         families.append(.counter("profiler_agent_unwind_stacks", "User stacks by how their walk ended (reached_stop: complete to _start/clone3).",
                                  sources.flatMap { source in stackOutcomes.map { ([("source", source), ("outcome", $0)], Double(u.counters.values[source]?[$0] ?? 0)) } }))
-        families.append(.counter("profiler_agent_unwind_frames", "User frames by how they were unwound (table row, frame pointers and why).",
+        families.append(.counter("profiler_agent_unwind_frames", "User frames by how they were unwound (table row, frame pointers and why; "
+                                 + "rule_cache_hits: table frames whose rule came from the per-CPU cache).",
                                  sources.flatMap { source in frameKinds.map { ([("source", source), ("kind", $0)], Double(u.counters.values[source]?[$0] ?? 0)) } }))
         families.append(MetricFamily(name: "profiler_agent_unwind_walk_seconds", help: "Time BPF spent walking user stacks with tables.",
                                      kind: .counter, unit: "seconds",

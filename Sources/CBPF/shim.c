@@ -126,3 +126,29 @@ int cbpf_set_mmap_threshold(int bytes)
 {
 	return mallopt(M_MMAP_THRESHOLD, bytes);
 }
+
+int cbpf_probe_perf_event_dynamic_hash(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, map_opts, .map_flags = BPF_F_NO_PREALLOC);
+	int map = bpf_map_create(BPF_MAP_TYPE_HASH, "probe_dynamic", sizeof(__u32), sizeof(__u64), 1, &map_opts);
+	if (map < 0)
+		return -errno;
+	/* key = 0 on the stack; r0 = lookup(map, &key); return 0 */
+	struct bpf_insn insns[] = {
+		{ .code = BPF_ST | BPF_MEM | BPF_W, .dst_reg = BPF_REG_10, .off = -4, .imm = 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_2, .src_reg = BPF_REG_10 },
+		{ .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = BPF_REG_2, .imm = -4 },
+		{ .code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = BPF_REG_1, .src_reg = BPF_PSEUDO_MAP_FD, .imm = map },
+		{ .code = 0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_map_lookup_elem },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	int prog = bpf_prog_load(BPF_PROG_TYPE_PERF_EVENT, "probe_dynamic", "GPL", insns,
+				 sizeof(insns) / sizeof(insns[0]), NULL);
+	close(map);
+	if (prog < 0)
+		return 0;
+	close(prog);
+	return 1;
+}

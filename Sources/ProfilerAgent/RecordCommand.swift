@@ -33,7 +33,7 @@ struct RecordCommand: ParsableCommand {
     @Option(help: "pprof (gzipped profile.proto) or folded (FlameGraph's 'comm;root;…;leaf count').")
     var format: OutputFormat = .pprof
 
-    @Option(help: "User-stack walker: auto (the default: unwind tables from .eh_frame/.debug_frame where present, frame pointers elsewhere; frame pointers only on kernels before 5.17), fp (frame pointers only), or dwarf (like auto; an error where the kernel cannot).")
+    @Option(help: "User-stack walker: auto (the default: unwind tables from .eh_frame/.debug_frame where present, frame pointers elsewhere; frame pointers only on kernels before 5.8), fp (frame pointers only), or dwarf (like auto; an error where the kernel cannot).")
     var unwinder: UnwinderMode = .auto
 
     @Option(help: "BTF file of the running kernel, for kernels without /sys/kernel/btf/vmlinux.")

@@ -6,6 +6,11 @@ import XCTest
 /// Shared plumbing for tests that run the real agent binary on real BPF.
 class AgentTestCase: XCTestCase {
     var scratch: URL!
+    /// Added to the environment of the agents this test runs (test knobs such as
+    /// `PROFILER_AGENT_UNWIND_WITHOUT`).
+    var agentEnvironment: [String: String] = [:]
+    /// Standard error of the last agent run by `agent`.
+    var lastAgentStderr = ""
 
     override func setUpWithError() throws {
         scratch = TestEnvironment.temporaryDirectory()
@@ -36,9 +41,11 @@ class AgentTestCase: XCTestCase {
     /// Runs `profiler-agent ARGS…`, watching the BPF objects it holds (checked at teardown).
     func agent(_ arguments: [String], input: Data? = nil) throws -> CommandResult {
         var watch: BPFObjectWatch?
-        let result = try Command.run(TestEnvironment.agent, arguments, input: input,
+        let environment = agentEnvironment.isEmpty ? nil : ProcessInfo.processInfo.environment.merging(agentEnvironment) { $1 }
+        let result = try Command.run(TestEnvironment.agent, arguments, input: input, environment: environment,
                                      started: { watch = BPFObjectWatch.start(pid: $0) }, finished: { watch?.stop() })
         XCTAssertFalse(result.killedBySignal, "the agent crashed: \(result.stderr)")
+        lastAgentStderr = result.stderr
         // A recording that worked loaded programs: a watch that saw none would check nothing.
         if arguments.first == "record", result.status == 0 { watch?.mustHaveSeenPrograms = true }
         return result

@@ -5,7 +5,7 @@ import XCTest
 
 /// The table unwinder on code without frame pointers, judged against gdb's `bt`
 /// on the same process at the same point, frame for frame.
-final class UnwindingTests: AgentTestCase {
+class UnwindingTests: AgentTestCase {
     /// One frame of gdb's `bt`: its pc (nil when gdb prints none) and function.
     struct GDBFrame: CustomStringConvertible {
         var pc: UInt64?
@@ -33,9 +33,15 @@ final class UnwindingTests: AgentTestCase {
                              "no thread of \(pid) is in \(function):\n\(result.output)\n\(result.stderr)")
     }
 
+    /// What the agent must say on stderr when it records (nil: nothing required).
+    var expectedNotice: String? { nil }
+
     /// The user frames (leaf first) of the agent's most frequent stack of `pid` that passes through `function`.
     func agentStack(_ pid: Int32, through function: String) throws -> [(address: UInt64, function: String)] {
         let samples = try record(["--pid", String(pid), "--duration", "3", "--unwinder", "dwarf"])
+        if let notice = expectedNotice {
+            XCTAssertTrue(lastAgentStderr.contains(notice), "the agent did not say \"\(notice)\":\n\(lastAgentStderr)")
+        }
         var counts: [[UInt64]: (count: Int64, names: [String])] = [:]
         for sample in samples {
             let user = zip(sample.addresses, zip(sample.functions, sample.mappings)).filter { $0.1.1 != "[kernel.kallsyms]" }
@@ -79,6 +85,27 @@ final class UnwindingTests: AgentTestCase {
     func testAlignedLocalsEqualGDB() throws { try assertSameStack("aligned") }
     func testAllocaEqualsGDB() throws { try assertSameStack("alloca") }
     func testReadLoopSampledInTheKernelEqualsGDB() throws { try assertSameStack("read") }
+}
+
+/// The same six scenarios on the path the agent takes on kernels 5.8–5.14, run on
+/// this kernel: the user registers of a task in the kernel read from the top of its
+/// kernel stack instead of `bpf_task_pt_regs` (the `read` scenario is sampled in the
+/// kernel; the others, sampled in user mode, must not change). Same bar: gdb's `bt`.
+final class UnwindingWithoutTaskRegistersTests: UnwindingTests {
+    override var expectedNotice: String? { "table unwinder on a kernel without bpf_task_pt_regs" }
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        agentEnvironment["PROFILER_AGENT_UNWIND_WITHOUT"] = "task_regs"
+    }
+
+    // Declared again: test discovery on Linux lists only the methods a class declares itself.
+    override func testSixDeepChainThroughALazyPLTLibraryEqualsGDB() throws { try assertSameStack("chain") }
+    override func testSignalHandlerEqualsGDB() throws { try assertSameStack("signal") }
+    override func testPthreadEqualsGDB() throws { try assertSameStack("thread") }
+    override func testAlignedLocalsEqualGDB() throws { try assertSameStack("aligned") }
+    override func testAllocaEqualsGDB() throws { try assertSameStack("alloca") }
+    override func testReadLoopSampledInTheKernelEqualsGDB() throws { try assertSameStack("read") }
 }
 
 /// The table unwinder against `perf record --call-graph dwarf` on the same process

@@ -3,8 +3,8 @@
 # under QEMU (TCG) with the host's root shared read-only over 9p, and the host's own kernel.
 # Prints a table kernel × feature and writes it as markdown to .build/kernel-matrix/report.md.
 #
-#   make kernel-matrix                  # the CI suite on Debian 6.1, 6.12 and the host kernel
-#   make kernel-matrix FULL=1           # the larger suite (longer records, more lookups), and 5.10
+#   make kernel-matrix                  # the CI suite on Debian 5.10, 6.1, 6.12 and the host kernel
+#   make kernel-matrix FULL=1           # the larger suite (longer records, more lookups)
 #   KERNELS="linux-image-6.1.0-47-amd64" tests/vm/kernel-matrix.sh   # other Debian kernel packages
 #   UPDATE_DOCS=1 ...                   # also rewrite docs/kernel-matrix.md and README's table
 #
@@ -23,11 +23,9 @@ AGENT="$(realpath -m "${AGENT:-.build/release/profiler-agent}")"
 FIXTURES="$(realpath -m "${FIXTURES:-.build/fixtures}")"
 # Meta-packages are resolved to the kernel image they depend on (the newest of that series).
 # linux-image-amd64: Debian 12's 6.1; linux-image-6.12-amd64: its 6.12 (bookworm-security).
-# FULL=1 adds bullseye: Debian 11's 5.10 (bullseye-security), which does not pass yet (README).
+# bullseye:linux-image-amd64: Debian 11's 5.10 (bullseye-security), the oldest kernel supported.
 FULL="${FULL:-0}"
-if [ "$FULL" = 1 ]; then default_kernels="bullseye:linux-image-amd64 linux-image-amd64 linux-image-6.12-amd64"
-else default_kernels="linux-image-amd64 linux-image-6.12-amd64"; fi
-KERNELS="${KERNELS:-$default_kernels}"
+KERNELS="${KERNELS:-bullseye:linux-image-amd64 linux-image-amd64 linux-image-6.12-amd64}"
 HOST_ROW="${HOST_ROW:-1}"
 GUEST_TIMEOUT="${GUEST_TIMEOUT:-420}"
 CACHE="$ROOT/.build/kernel-matrix"

@@ -85,6 +85,7 @@ public final class LibraryCallTracer {
 
     private func load(_ variant: AttachVariant, mode: UprobeMode, context: BPFLoadContext) throws(AgentError) {
         let label = "\(kind.rawValue) (\(variant.rawValue))", filter = context.maps.filterByPID, unwinder = context.unwinderKind
+        let features = context.unwindFeatures
         let (btfExit, rawExit) = ("events_task_exit_btf", "events_task_exit_raw")
         let probes = probes
         // Uprobes are attached per library in `rescan`, not here.
@@ -99,6 +100,7 @@ public final class LibraryCallTracer {
         case .dns:
             object = try BPFSkeleton(.dns, label: label, context: context) { opened in
                 opened.pointee.rodata.pointee.unwinder = unwinder
+                opened.pointee.rodata.pointee.unwind_features = features
                 opened.pointee.rodata.pointee.filter_by_pid = filter
                 opened.pointee.rodata.pointee.span_salt = spanSalt()
                 configure(opened.pointee.obj)
@@ -106,6 +108,7 @@ public final class LibraryCallTracer {
         case .tls:
             object = try BPFSkeleton(.tls, label: label, context: context) { opened in
                 opened.pointee.rodata.pointee.unwinder = unwinder
+                opened.pointee.rodata.pointee.unwind_features = features
                 opened.pointee.rodata.pointee.filter_by_pid = filter
                 opened.pointee.rodata.pointee.span_salt = spanSalt()
                 configure(opened.pointee.obj)

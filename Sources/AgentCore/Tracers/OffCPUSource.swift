@@ -36,6 +36,7 @@ public final class OffCPUSource {
     private func load(_ variant: AttachVariant) throws(AgentError) {
         let btf = ["offcpu_switch_btf", "offcpu_task_exit_btf"], raw = ["offcpu_switch_raw", "offcpu_task_exit_raw"]
         let configuration = configuration, filter = context.maps.filterByPID, unwinder = context.unwinderKind
+        let features = context.unwindFeatures
         var sizes = ["offcpu_counts": configuration.countEntries, "offcpu_stacks": configuration.stackEntries]
         if context.maps.hasUnwindTables { sizes["offcpu_user_stacks"] = UInt32(UNWIND_DEFAULT_OFFCPU_USER_STACKS) }
         let skeleton = try BPFSkeleton(.offCPU, label: "offcpu (\(variant.rawValue))", context: context, sizes: sizes) { opened in
@@ -46,6 +47,7 @@ public final class OffCPUSource {
             rodata.pointee.min_block_ns = configuration.minimumBlockNanoseconds
             rodata.pointee.span_salt = spanSalt()
             rodata.pointee.unwinder = unwinder
+            rodata.pointee.unwind_features = features
         }
         try skeleton.attach(variant == .tpBTF ? btf : raw)
         self.skeleton = skeleton

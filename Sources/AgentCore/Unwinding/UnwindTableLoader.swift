@@ -72,6 +72,9 @@ final class UnwindTableLoader: @unchecked Sendable {
     private var pageSpace: RangeAllocator
     private var fileIDs: RangeAllocator
     private var nextRule: UInt32 = 1
+    /// `unwind_process.generation` of the next entry written: a new one each
+    /// time, so BPF's rule cache never applies a rule of an earlier description.
+    private var nextGeneration: UInt32 = 1
     private let ruleCapacity: UInt32
     private(set) var statistics = Statistics()
 
@@ -341,6 +344,8 @@ final class UnwindTableLoader: @unchecked Sendable {
     private func write(_ pid: Int32, _ entries: [unwind_mapping]) {
         var process = unwind_process()
         process.count = UInt32(entries.count)
+        process.generation = nextGeneration
+        nextGeneration = nextGeneration == UInt32.max ? 1 : nextGeneration + 1
         withUnsafeMutableBytes(of: &process.mappings) { raw in
             let slots = raw.bindMemory(to: unwind_mapping.self)
             for (index, entry) in entries.enumerated() where index < slots.count { slots[index] = entry }

@@ -52,4 +52,10 @@ void cbpf_libbpf_log_clear(void);
  * (malloc.h is not part of Swift's Glibc module). Returns mallopt's result. */
 int cbpf_set_mmap_threshold(int bytes);
 
+/* Whether a perf_event program may look up a hash map created with
+ * BPF_F_NO_PREALLOC (Linux 6.1+; before, the verifier refuses it:
+ * "perf_event programs can only use preallocated hash map"). Loads a
+ * three-instruction probe program: 1 yes, 0 no, < 0 -errno of the map creation. */
+int cbpf_probe_perf_event_dynamic_hash(void);
+
 #endif /* CBPF_H */
