@@ -1,13 +1,14 @@
 import AgentCore
 
 extension AgentMetrics {
-    /// The user-stack unwinder: which walker runs, its outcomes by reason (per
-    /// source: cpu, offcpu, call_site), and what its tables hold and cost.
+    /// Labels of `profiler_agent_unwinder` with tables: the mode and where user registers come from.
     static func kernelPathLabels(_ mode: String) -> [(String, String)] {
         let features = UnwindKernelFeatures.probed
         return [("mode", mode), ("registers", features.contains(.taskRegisters) ? "task_pt_regs" : "kernel_stack")]
     }
 
+    /// The user-stack unwinder: which walker runs, its outcomes by reason (per
+    /// source: cpu, offcpu, call_site), and what its tables hold and cost.
     func unwindFamilies(_ u: UnwindStatus) -> [MetricFamily] {
         var families: [MetricFamily] = [
             .gauge("profiler_agent_unwinder", "1 for the user-stack walker in use (mode: dwarf = unwind tables, fp = frame pointers; "

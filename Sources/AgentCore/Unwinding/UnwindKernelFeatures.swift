@@ -5,7 +5,7 @@ import Foundation
 /// in `bpf/unwind.h`), probed once with libbpf and handed to the BPF objects as
 /// read-only data. Without a feature the unwinder takes another way to the same
 /// stacks (`bpf/unwind.bpf.h`); it needs only Linux 5.8 (`minimumMissing`).
-public struct UnwindKernelFeatures: OptionSet, Sendable, CustomStringConvertible {
+public struct UnwindKernelFeatures: OptionSet, Sendable {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
@@ -45,9 +45,5 @@ public struct UnwindKernelFeatures: OptionSet, Sendable, CustomStringConvertible
             return "this kernel has no bpf_probe_read_user (Linux 5.5+): the table unwinder cannot run"
         }
         return nil
-    }
-
-    public var description: String {
-        contains(.taskRegisters) ? "bpf_task_pt_regs" : "no bpf_task_pt_regs"
     }
 }
