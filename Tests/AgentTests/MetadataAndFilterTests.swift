@@ -68,8 +68,10 @@ final class MetadataAndFilterTests: AgentTestCase {
     /// next one is folded into "other" (and counted), the node-wide family is unchanged.
     func testSyscallLatencyByContainerIsCapped() throws {
         let second = "9" + containerID.dropFirst()
-        let first = try startFixture("sleeper", arguments: ["1.5", "40"])
-        let later = try startFixture("sleeper", arguments: ["4", "40"])
+        // Each waits before its syscalls: the agent, started after them, must be attached by then
+        // (it builds unwind tables first; 1.5 s once left 38 of 40 counted).
+        let first = try startFixture("sleeper", arguments: ["3", "40"])
+        let later = try startFixture("sleeper", arguments: ["5.5", "40"])
         try enterContainer(first, id: containerID, pod: podUID)
         try enterContainer(later, id: second, pod: "6" + podUID.dropFirst())
         let agent = try DaemonProcess(["--window", "1", "--tracers", "syscall", "--syscall-containers", "1", "--syscall-top", "512"])
