@@ -127,13 +127,18 @@ final class DeployTests: AgentTestCase {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         _ = try Command.run("/bin/dd", ["if=/dev/zero", "of=\(directory.path)/f", "bs=4096", "count=4", "oflag=direct"])
-        Thread.sleep(forTimeInterval: 1.2)
-        let metrics = try agent.getText("/metrics")
-        let lines = Set(metrics.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { String($0.prefix { $0 != "{" && $0 != " " }) })
-
         let dashboard = try String(contentsOf: deploy.appendingPathComponent("grafana/dashboards/profiler-agent.json"), encoding: .utf8)
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(dashboard.utf8)) as? [String: Any])
         let referenced = Set(dashboard.matches(of: /profiler_[a-z0-9_]+/).map { String($0.output) })
+        // Some series exist only after the agent's first drains (BPF run time, per-container
+        // latency): wait for them up to 15 s rather than a fixed 1.2 s (once too short).
+        var lines: Set<String> = []
+        let deadline = Date().addingTimeInterval(15)
+        repeat {
+            Thread.sleep(forTimeInterval: 1.2)
+            let metrics = try agent.getText("/metrics")
+            lines = Set(metrics.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { String($0.prefix { $0 != "{" && $0 != " " }) })
+        } while !referenced.isSubset(of: lines) && Date() < deadline
         XCTAssertGreaterThan(referenced.count, 10)
         for name in referenced.sorted() {
             XCTAssertTrue(lines.contains(name), "the dashboard uses \(name), which the agent does not export")
