@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Block I/O latency: block_rq_issue stamps the request, block_rq_complete
  * counts issue→completion time per (device, operation) in log2 buckets, with
- * the latest request of each bucket as exemplar (its span: the syscall of the
- * thread that issued it). The tracepoints' arguments changed in 5.11 (the
+ * a recent request of each bucket as exemplar (its span: the syscall of the
+ * thread that issued it, or its own). A request's stacks (kernel: the issue
+ * path; user: the issuing thread's) can only be taken at issue, before its
+ * bucket is known: a few requests per second per CPU take them, and only
+ * those can become exemplars. The tracepoints' arguments changed in 5.11 (the
  * request queue argument went away); CO-RE picks the layout of the running kernel. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -12,6 +15,7 @@
 #include "maps.bpf.h"
 #include "span.bpf.h"
 #include "hist.bpf.h"
+#include "event_stack.bpf.h"
 
 #define REQ_OP_MASK ((1 << 8) - 1)
 #define MINORBITS 20
@@ -28,7 +32,18 @@ struct request___old {
 struct io_start {
 	__u64 start_ns;
 	__u64 span_id;
+	__u64 stacked; /* its stacks were sent (event_stack.bpf.h) */
 };
+
+/* Requests per second and CPU that take their stacks at issue. */
+const volatile __u32 io_stack_rate_per_cpu = 16;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rate_budget);
+} io_stack_budget SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH); /* requests never completed must not fill it */
@@ -60,7 +75,7 @@ static __always_inline __u32 request_dev(struct request *rq)
 /* Only requests issued by target_pids processes (the sampler's pid filter). */
 const volatile bool filter_io_by_pid = false;
 
-static __always_inline int on_issue(struct request *rq)
+static __always_inline int on_issue(void *ctx, struct request *rq)
 {
 	__u64 now = bpf_ktime_get_ns();
 	__u64 id = bpf_get_current_pid_tgid();
@@ -72,6 +87,12 @@ static __always_inline int on_issue(struct request *rq)
 	__u32 tid = (__u32)id;
 	struct thread_span *span = thread_span_of(tid);
 	struct io_start start = { .start_ns = now, .span_id = span ? span->span_id : 0 };
+	if (exemplar_interval_ns && take_rate_budget(&io_stack_budget, io_stack_rate_per_cpu, now)) {
+		if (!start.span_id)
+			start.span_id = new_span_id(now);
+		start.stacked = send_event_stack(ctx, NULL, false, true, start.span_id, now, 0, EVENT_STACK_BLOCK_IO,
+						 request_dev(rq), BPF_CORE_READ(rq, cmd_flags) & REQ_OP_MASK);
+	}
 	__u64 key = (__u64)rq;
 	bpf_map_update_elem(&io_starts, &key, &start, BPF_ANY);
 	return 0;
@@ -85,7 +106,7 @@ static __always_inline int on_complete(struct request *rq, unsigned int nr_bytes
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	__u64 duration = now - start->start_ns;
-	__u64 span = start->span_id;
+	__u64 span = start->span_id, stacked = start->stacked;
 	bpf_map_delete_elem(&io_starts, &key);
 
 	struct io_key hist_key = {
@@ -100,6 +121,11 @@ static __always_inline int on_complete(struct request *rq, unsigned int nr_bytes
 		if (!hist)
 			return 0;
 	}
+	if (exemplar_interval_ns) {
+		__u32 bucket = latency_bucket(duration);
+		if (!stacked || bucket >= LATENCY_BUCKETS || !exemplar_due(&hist->exemplars[bucket], now))
+			span = 0; /* the bucket keeps its older exemplar */
+	}
 	histogram_record(hist, duration, nr_bytes, span, now);
 	return 0;
 }
@@ -108,8 +134,8 @@ SEC("tp_btf/block_rq_issue")
 int BPF_PROG(blockio_issue_btf)
 {
 	if (bpf_core_type_matches(btf_trace_block_rq_issue___old))
-		return on_issue((struct request *)ctx[1]);
-	return on_issue((struct request *)ctx[0]);
+		return on_issue(ctx, (struct request *)ctx[1]);
+	return on_issue(ctx, (struct request *)ctx[0]);
 }
 
 SEC("tp_btf/block_rq_complete")
@@ -124,8 +150,8 @@ SEC("raw_tp/block_rq_issue")
 int BPF_PROG(blockio_issue_raw)
 {
 	if (bpf_core_type_matches(btf_trace_block_rq_issue___old))
-		return on_issue((struct request *)ctx[1]);
-	return on_issue((struct request *)ctx[0]);
+		return on_issue(ctx, (struct request *)ctx[1]);
+	return on_issue(ctx, (struct request *)ctx[0]);
 }
 
 SEC("raw_tp/block_rq_complete")

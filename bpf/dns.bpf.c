@@ -40,7 +40,7 @@ int BPF_KRETPROBE(dns_getaddrinfo_exit, int ret)
 	if (!end_call(&call))
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
-	record_call(ret == 0 ? DNS_OK : DNS_ERROR, &call, 0, now);
+	record_call(ctx, ret == 0 ? DNS_OK : DNS_ERROR, &call, 0, now);
 
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;

@@ -11,6 +11,7 @@
 #include "span.bpf.h"
 #include "hist.bpf.h"
 #include "unwind.bpf.h"
+#include "event_stack.bpf.h"
 
 const volatile bool filter_by_pid = false;
 /* Call-site records each CPU may send per second; later events still count. */
@@ -146,13 +147,19 @@ static __always_inline bool end_call(struct pending_call *out)
 	return true;
 }
 
-/* Counts a finished call in histogram row `row`. */
-static __always_inline void record_call(__u32 row, const struct pending_call *call, __u64 bytes, __u64 now)
+/* Counts a finished call in histogram row `row` (at the probed function's
+ * return, `ctx`); a call due to be its bucket's exemplar sends its caller's
+ * stack first (event_stack.bpf.h), taken here: the return address, then the
+ * caller's chain. */
+static __always_inline void record_call(struct pt_regs *ctx, __u32 row, const struct pending_call *call, __u64 bytes, __u64 now)
 {
 	struct latency_histogram *hist = bpf_map_lookup_elem(&event_hist, &row);
 	if (!hist)
 		return;
-	histogram_record(hist, now - call->span.start_ns, bytes, call->span.span_id, now);
+	__u64 duration = now - call->span.start_ns;
+	struct unwind_regs regs = { .ip = PT_REGS_IP(ctx), .sp = PT_REGS_SP(ctx), .bp = PT_REGS_FP(ctx), .at_entry = false };
+	__u64 exemplar = exemplar_span(ctx, &regs, true, hist, &call->span, duration, now, row);
+	histogram_record(hist, duration, bytes, exemplar, now);
 	stat_inc(&event_stats, EVENT_STAT_EVENTS);
 }
 

@@ -10,6 +10,7 @@
 #include "maps.bpf.h"
 #include "span.bpf.h"
 #include "hist.bpf.h"
+#include "event_stack.bpf.h"
 
 const volatile bool filter_by_pid = false;
 /* Also count per process (for per-container series); off by default. */
@@ -65,7 +66,7 @@ static __always_inline int on_enter(long id)
 }
 
 /* Counts the event in the per-process map (inserting its row when new). */
-static __always_inline void count_for_process(__u32 pid, __u32 nr, __u32 bucket, __u64 duration, __u64 span, __u64 now)
+static __always_inline void count_for_process(__u32 pid, __u32 nr, __u32 bucket, __u64 duration, __u64 exemplar, __u64 now)
 {
 	struct process_syscall_key key = { .pid = pid, .nr = nr, .bucket = bucket };
 	struct process_syscall_value *value = bpf_map_lookup_elem(&syscall_process_hist, &key);
@@ -83,12 +84,14 @@ static __always_inline void count_for_process(__u32 pid, __u32 nr, __u32 bucket,
 	atomic_add_u64(&value->count, 1);
 	atomic_add_u64(&value->sum_ns, duration);
 	value->cgroup_id = bpf_get_current_cgroup_id();
-	value->exemplar.span_id = span;
-	value->exemplar.duration_ns = duration;
-	value->exemplar.end_ns = now;
+	if (exemplar) {
+		value->exemplar.span_id = exemplar;
+		value->exemplar.duration_ns = duration;
+		value->exemplar.end_ns = now;
+	}
 }
 
-static __always_inline int on_exit(void)
+static __always_inline int on_exit(void *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
@@ -102,10 +105,14 @@ static __always_inline int on_exit(void)
 	__u64 duration = now - span.start_ns;
 	__u32 nr = span.detail < SYSCALL_SLOTS ? span.detail : SYSCALL_SLOTS - 1;
 	struct latency_histogram *hist = bpf_map_lookup_elem(&syscall_hist, &nr);
-	if (hist)
-		histogram_record(hist, duration, 0, span.span_id, now);
+	if (!hist)
+		return 0;
+	/* The user stack that made the syscall (the kernel's at sys_exit is only the exit path). */
+	span.detail = nr;
+	__u64 exemplar = exemplar_span(ctx, NULL, false, hist, &span, duration, now, nr);
+	histogram_record(hist, duration, 0, exemplar, now);
 	if (per_process)
-		count_for_process(pid_tgid >> 32, nr, latency_bucket(duration), duration, span.span_id, now);
+		count_for_process(pid_tgid >> 32, nr, latency_bucket(duration), duration, exemplar, now);
 	stat_inc(&syscall_stats, SYSCALL_STAT_EVENTS);
 	return 0;
 }
@@ -119,7 +126,7 @@ int BPF_PROG(syscall_enter_btf, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(syscall_exit_btf, struct pt_regs *regs, long ret)
 {
-	return on_exit();
+	return on_exit(ctx);
 }
 
 SEC("raw_tp/sys_enter")
@@ -131,7 +138,7 @@ int BPF_PROG(syscall_enter_raw, struct pt_regs *regs, long id)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(syscall_exit_raw, struct pt_regs *regs, long ret)
 {
-	return on_exit();
+	return on_exit(ctx);
 }
 
 /* Threads that exit inside a syscall (exit, exit_group) never reach sys_exit. */

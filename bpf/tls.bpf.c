@@ -37,7 +37,7 @@ int BPF_KRETPROBE(tls_exit, int ret)
 			bytes = ret;
 		}
 	}
-	record_call(op < TLS_ROWS ? op : TLS_READ, &call, bytes, bpf_ktime_get_ns());
+	record_call(ctx, op < TLS_ROWS ? op : TLS_READ, &call, bytes, bpf_ktime_get_ns());
 	return 0;
 }
 

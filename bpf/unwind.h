@@ -217,6 +217,7 @@ enum unwind_source {
 	UNWIND_SOURCE_CPU = 0,      /* profile.bpf.c perf_event sample */
 	UNWIND_SOURCE_OFFCPU = 1,   /* offcpu.bpf.c sched_switch (switch-out) */
 	UNWIND_SOURCE_CALL_SITE = 2, /* dns/tls uprobe call site */
+	UNWIND_SOURCE_EVENT = 3,    /* the stack of an event that becomes an exemplar (event_stack.bpf.h) */
 	UNWIND_SOURCE_COUNT,
 };
 
