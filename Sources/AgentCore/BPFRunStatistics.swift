@@ -17,14 +17,14 @@ final class BPFRunStatistics {
         fd >= 0 || readWholeFile("/proc/sys/kernel/bpf_stats_enabled").map { $0.first == UInt8(ascii: "1") } == true
     }
 
-    /// The counters of these (name, program fd) pairs; empty when the kernel does not count.
-    func read(_ programs: [(name: String, fd: Int32)]) -> [BPFProgramStatistics] {
+    /// The counters of these programs (tracer, name, fd); empty when the kernel does not count.
+    func read(_ programs: [(tracer: String, name: String, fd: Int32)]) -> [BPFProgramStatistics] {
         guard isCounting else { return [] }
         return programs.compactMap { program in
             var info = bpf_prog_info()
             var length = UInt32(MemoryLayout<bpf_prog_info>.size)
             guard program.fd >= 0, bpf_obj_get_info_by_fd(program.fd, &info, &length) == 0 else { return nil }
-            return BPFProgramStatistics(name: program.name, runCount: info.run_cnt, runTimeNanoseconds: info.run_time_ns)
+            return BPFProgramStatistics(tracer: program.tracer, name: program.name, runCount: info.run_cnt, runTimeNanoseconds: info.run_time_ns)
         }
     }
 }

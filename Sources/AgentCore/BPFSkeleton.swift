@@ -46,9 +46,14 @@ public struct BPFLoadContext: Sendable {
     /// Custom BTF for kernels without /sys/kernel/btf/vmlinux (nil: the kernel's).
     public let btfPath: String?
 
-    public init(maps: SharedBPFMaps, btfPath: String? = nil) {
+    /// How often a histogram bucket may take a new exemplar with its event's stacks
+    /// (rodata `exemplar_interval_ns`, `bpf/event_stack.bpf.h`); 0: no stacks.
+    public let exemplarIntervalNanoseconds: UInt64
+
+    public init(maps: SharedBPFMaps, btfPath: String? = nil, exemplarIntervalNanoseconds: UInt64 = 1_000_000_000) {
         self.maps = maps
         self.btfPath = btfPath
+        self.exemplarIntervalNanoseconds = exemplarIntervalNanoseconds
     }
 
     /// The rodata `unwinder` of objects that walk user stacks (`enum unwinder_kind`).
@@ -126,6 +131,18 @@ final class BPFSkeleton<Skeleton> {
 
     /// Keeps a link made elsewhere (perf events, uprobes) so that it goes with the object.
     func keep(_ link: OpaquePointer) { links.append(link) }
+}
+
+/// The programs of a loaded object that are in the kernel (those set to autoload), by name.
+func loadedPrograms(_ object: OpaquePointer?) -> [(name: String, fd: Int32)] {
+    var programs: [(String, Int32)] = []
+    var program = bpf_object__next_program(object, nil)
+    while let current = program {
+        let fd = bpf_program__fd(current)
+        if fd >= 0, let name = bpf_program__name(current) { programs.append((String(cString: name), fd)) }
+        program = bpf_object__next_program(object, current)
+    }
+    return programs
 }
 
 /// Leaves these programs out of the load (e.g. the raw_tp twins of tp_btf programs).

@@ -17,10 +17,19 @@ public final class ContinuousProfiler: @unchecked Sendable {
     /// Waiting requests for off-CPU samples (`/debug/pprof/offcpu`).
     public let offCPUHub = SampleHub()
     public let stop = StopSignal()
+    /// Lets out only exemplars whose span this agent holds (`/metrics`).
+    public let exemplars: ExemplarGate
     private let onWindowClosed: @Sendable (ProfileWindow, CPUProfile) -> Void
     private let context: BPFLoadContext
     private let source: any StackSource
     private let tracers: EventTracers
+    /// The stacks tracers take for events that become exemplars (sampling thread only).
+    /// The shared `event_stacks` ring buffer (every tracer writes it).
+    private let eventStacks: RingBufferReader<EventStack>
+    /// Keeps the kernel's per-program run counters on while the profiler lives.
+    private let runStatistics = BPFRunStatistics()
+    /// The counters of the last seconds, for `/debug/overhead` (sampling thread writes, HTTP reads).
+    private let costs = Locked(ProgramCostHistory())
     /// Call sites of recent DNS/TLS calls (sampling thread only).
     private var callSites = CallSiteTable()
     private let dnsEvents = Locked(DNSEventLog())
@@ -48,9 +57,11 @@ public final class ContinuousProfiler: @unchecked Sendable {
         for (capability, effect) in Privileges.current().missingRecommended() {
             report("profiler-agent: warning: \(capability.name) is missing: \(effect)")
         }
-        sampling.programStatistics = true
         let tables = try StackSources.usesUnwindTables(sampling.unwinder, report: report)
-        context = BPFLoadContext(maps: try SharedBPFMaps(pids: sampling.pids, unwindTables: tables, tableBytes: sampling.unwindTableBytes), btfPath: sampling.btfPath)
+        context = BPFLoadContext(maps: try SharedBPFMaps(pids: sampling.pids, unwindTables: tables, tableBytes: sampling.unwindTableBytes),
+                                 btfPath: sampling.btfPath, exemplarIntervalNanoseconds: options.exemplarIntervalNanoseconds)
+        eventStacks = try RingBufferReader(mapFD: context.maps.fd(of: "event_stacks"), name: "event stack ring buffer", decode: EventStack.init)
+        exemplars = ExemplarGate(resolves: { [store] in store.process(ofSpan: $0) })
         source = StackSources.make(sampling, context: context)
         tracers = EventTracers(report: report)
         symbolization = StackSymbolization(symbolizer: Symbolizer(options: options.symbolizer))
@@ -91,6 +102,22 @@ public final class ContinuousProfiler: @unchecked Sendable {
 
     /// Syscalls the tracer could not time (span map full); nil when it does not run.
     public func syscallSpansFull() -> UInt64? { tracers.syscallSpansFull }
+
+    /// Each tracer's kernel cost over the last seconds (empty when the kernel keeps no BPF stats),
+    /// and the seconds that covers.
+    public func tracerOverhead() -> (tracers: [TracerOverhead], seconds: Double) {
+        costs.withLock { ($0.overhead(), $0.seconds) }
+    }
+
+    /// The shared event-stack counters (what the tracers sent for their exemplars).
+    public func eventStackStatistics() -> EventStackStatistics {
+        EventStackStatistics(fd: context.maps.fd(of: "event_stack_stats"), malformed: state.withLock { $0.eventStacksMalformed })
+    }
+
+    /// The DNS lookup of `spanID`, while the lookup log holds it.
+    public func dnsLookup(span spanID: UInt64) -> DNSEvent? {
+        dnsEvents.withLock { $0.event(span: spanID) }
+    }
 
     /// The slowest DNS lookups of the last minutes, slowest first.
     public func slowestDNSLookups(limit: Int, since: Double = 0) -> [DNSEvent] {
@@ -162,22 +189,31 @@ public final class ContinuousProfiler: @unchecked Sendable {
             let calls = tracers.libraryCallRecords()
             let cpuStacks = try source.drain()
             let offCPUStacks = try tracers.offCPU?.drain() ?? []
-            let symbolized = symbolization.symbolize(groups: [cpuStacks, offCPUStacks, calls.callSites.map(\.rawStack)])
+            let events = eventStacks.read()
+            let symbolized = symbolization.symbolize(groups: [cpuStacks, offCPUStacks, calls.callSites.map(\.rawStack), events.map(\.rawStack)])
             let now = UInt64(ProcessInfo.processInfo.systemUptime)
             for site in symbolized[2] { callSites.insert(span: site.spanID, frames: site.frames, now: now) }
             recordDNSLookups(calls.lookups)
             containerSyscalls.add(tracers.drainProcessSyscallCounts(), metadata: metadata)
 
-            let onCPU = prepare(symbolized[0], offCPU: false)
+            let onCPU = prepare(symbolized[0], kind: .cpu)
             window.cpu.add(onCPU)
             hub.publish(onCPU)
+            var blocked: [StackSample] = []
             if let offCPU = tracers.offCPU {
-                let blocked = prepare(symbolized[1], offCPU: true)
+                blocked = prepare(symbolized[1], kind: .offCPU)
                 window.offCPU.add(blocked)
                 offCPUHub.publish(blocked)
                 let statistics = offCPU.statistics()
                 state.withLock { $0.offCPUStatistics = statistics }
             }
+            // An event is known only with its stacks: one the process filters removed is not kept.
+            let eventSamples = prepare(symbolized[3], kind: .event)
+            let kept = Set(eventSamples.map(\.spanID))
+            store.addToOpenWindow(onCPU + blocked + eventSamples, events: events.map(\.event).filter { kept.contains($0.spanID) },
+                                  windowStartNanos: window.startNanos)
+            let malformed = eventStacks.malformed
+            state.withLock { $0.eventStacksMalformed = malformed }
         } catch {
             state.withLock {
                 $0.drainErrors += 1
@@ -191,15 +227,15 @@ public final class ContinuousProfiler: @unchecked Sendable {
     }
 
     /// Call sites completed, process filters and labels applied; counts what the filters removed.
-    private func prepare(_ samples: [StackSample], offCPU: Bool) -> [StackSample] {
+    private func prepare(_ samples: [StackSample], kind: SampleKind) -> [StackSample] {
         let completed = samples.map(callSites.complete)
         let kept = metadata.apply(completed).map { sample in
             var sample = sample
             if !options.nodeName.isEmpty { sample.labels["node"] = options.nodeName }
-            sample.offCPU = offCPU
+            sample.kind = kind
             return sample
         }
-        if !offCPU {
+        if kind == .cpu {
             let filtered = UInt64(max(completed.reduce(0) { $0 + $1.count } - kept.reduce(0) { $0 + $1.count }, 0))
             state.withLock { $0.samplesFiltered += filtered }
         }
@@ -207,7 +243,10 @@ public final class ContinuousProfiler: @unchecked Sendable {
     }
 
     private func updateStatus() {
-        let statistics = source.statistics(), programs = source.programStatistics(), unwinding = source.unwindStatus()
+        let statistics = source.statistics(), unwinding = source.unwindStatus()
+        let programs = runStatistics.read(source.programs().map { ("cpu", $0.name, $0.fd) } + tracers.programs())
+        let now = ProcessInfo.processInfo.systemUptime
+        costs.withLock { $0.record(programs, at: now) }
         let symbolizer = symbolization.symbolizer
         symbolizer.binaries.evict(unusedFor: Self.binaryIdleSeconds)
         let cache = symbolizer.binaries.statistics, tracked = metadata.cachedProcesses
@@ -235,11 +274,10 @@ public final class ContinuousProfiler: @unchecked Sendable {
             offData = try? PprofWriter().encode(CPUProfile(samples: window.offCPU.samples, startNanos: window.startNanos,
                                                            durationNanos: Int64(durationNanos), frequency: options.sampling.frequency, kind: .offCPU))
         }
-        let spanSamples = Dictionary(grouping: (window.cpu.samples + window.offCPU.samples).filter { $0.spanID != 0 }, by: \.spanID)
+        // The store moves the open window's span samples and events into it.
         let closed = store.add(ProfileWindow(
             id: 0, startNanos: window.startNanos, endNanos: window.startNanos + Int64(durationNanos), sampleCount: profile.totalCount,
-            stackCount: window.cpu.samples.count, pprof: data, offCPUPprof: offData, spanIDs: Set(spanSamples.keys),
-            spanSamples: spanSamples))
+            stackCount: window.cpu.samples.count, pprof: data, offCPUPprof: offData, spanIDs: []))
         state.withLock { $0.windowsClosed += 1 }
         onWindowClosed(closed, profile)
     }

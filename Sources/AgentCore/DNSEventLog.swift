@@ -48,6 +48,11 @@ public struct DNSEventLog: Sendable {
         if events.count > capacity { events.removeFirst(events.count - capacity) }
     }
 
+    /// The lookup of `span`, while it is held.
+    public func event(span: UInt64) -> DNSEvent? {
+        events.last { $0.lookup.spanID == span }
+    }
+
     /// The slowest lookups that ended at or after `since` (Unix seconds), slowest first.
     public func slowest(_ limit: Int, since: Double = 0) -> [DNSEvent] {
         Array(events.filter { $0.time >= since }

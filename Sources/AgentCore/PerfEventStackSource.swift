@@ -27,8 +27,6 @@ public struct SamplingConfiguration: Sendable {
     public var includeIdle = false
     /// Skip kernel threads (kworker, ksoftirqd, …), in the kernel.
     public var excludeKernelThreads = false
-    /// Turn on the kernel's BPF run-time statistics (run count and time per program).
-    public var programStatistics = false
     /// The user-stack walker: unwind tables where the kernel can run them
     /// (Linux 5.8+), frame pointers elsewhere.
     public var unwinder = UnwinderMode.auto
@@ -53,7 +51,6 @@ public final class PerfEventStackSource: StackSource {
     private var perfEvents: [Int32] = []
     private var missingStacks: UInt64 = 0
     private var stackUsage = StackCountMaps.Usage()
-    private var runStatistics: BPFRunStatistics?
     private var tables: Locked<UnwindTableLoader>?
     private var requests: UnwindRequestReader?
     /// Processes looked at by the loader, and when each was last re-read.
@@ -71,7 +68,6 @@ public final class PerfEventStackSource: StackSource {
 
     public func start() throws(AgentError) {
         guard skeleton == nil else { return }
-        if configuration.programStatistics { runStatistics = BPFRunStatistics() }
         do {
             if context.maps.hasUnwindTables {
                 let loader = UnwindTableLoader(maps: context.maps)
@@ -138,12 +134,10 @@ public final class PerfEventStackSource: StackSource {
         tables = nil
         for fd in perfEvents { close(fd) }
         perfEvents.removeAll()
-        runStatistics = nil
     }
 
-    public func programStatistics() -> [BPFProgramStatistics] {
-        guard let skeleton, let runStatistics else { return [] }
-        return runStatistics.read([("profile_sample", bpf_program__fd(skeleton.pointer.pointee.progs.profile_sample))])
+    public func programs() -> [(name: String, fd: Int32)] {
+        skeleton.map { loadedPrograms($0.object) } ?? []
     }
 
     public func drain() throws(AgentError) -> [RawStack] {

@@ -16,6 +16,9 @@ public struct ContinuousOptions: Sendable {
     public var offCPU = OffCPUConfiguration()
     /// Containers with their own `container_id` syscall series (0: none, the default).
     public var syscallContainers = 0
+    /// How often a latency bucket may take a new exemplar, with the stacks of its
+    /// event (nanoseconds; 0: no event stacks, exemplars only where samples carry the span).
+    public var exemplarIntervalNanoseconds: UInt64 = 1_000_000_000
     public init() {}
 }
 
@@ -35,6 +38,8 @@ public struct ProfilerStatus: Sendable {
     public var programs: [BPFProgramStatistics] = []
     public var symbolCache = BinaryCache.Statistics()
     public var samplesFiltered: UInt64 = 0
+    /// Event-stack records the agent could not decode.
+    public var eventStacksMalformed: UInt64 = 0
     public var trackedProcesses = 0
     public var attachedCPUs = 0
     /// Each requested tracer: how it attached ("tp_btf", "raw_tp") or why it could not.

@@ -2,7 +2,8 @@ import CBPF
 import Foundation
 
 /// The BPF maps every tracer shares, owned by no single tracer: the in-kernel
-/// process filter and the per-thread spans (`bpf/span.bpf.h`). They are created
+/// process filter, the per-thread spans (`bpf/span.bpf.h`) and the exemplars'
+/// event stacks (`bpf/event_stack.bpf.h`). They are created
 /// here, before any object is loaded, and every object adopts them by name, so
 /// all programs see one map each. Declared identically in each object's C.
 public final class SharedBPFMaps: @unchecked Sendable {
@@ -35,6 +36,11 @@ public final class SharedBPFMaps: @unchecked Sendable {
             // LRU: threads that vanished cannot fill them up.
             Definition(name: "syscall_spans", type: BPF_MAP_TYPE_LRU_HASH, value: MemoryLayout<thread_span>.size, entries: 65536),
             Definition(name: "event_spans", type: BPF_MAP_TYPE_LRU_HASH, value: MemoryLayout<thread_span>.size, entries: 16384),
+            // The stacks of events that become exemplars (bpf/event_stack.bpf.h), their counters and per-CPU rate.
+            Definition(name: "event_stacks", type: BPF_MAP_TYPE_RINGBUF, value: 0, entries: EVENT_STACK_DEFAULT_RING, key: 0),
+            Definition(name: "event_stack_stats", type: BPF_MAP_TYPE_PERCPU_ARRAY, value: MemoryLayout<UInt64>.size,
+                       entries: UInt32(EVENT_STACK_STAT_COUNT.rawValue)),
+            Definition(name: "event_stack_budget", type: BPF_MAP_TYPE_PERCPU_ARRAY, value: Self.rateBudgetBytes, entries: 1),
         ]
         if unwindTables {
             definitions += [
@@ -78,6 +84,9 @@ public final class SharedBPFMaps: @unchecked Sendable {
     }
 
     deinit { close() }
+
+    /// `struct rate_budget` (bpf/maps.bpf.h, not visible to Swift): a u64 and a u32, padded to 16 bytes.
+    static let rateBudgetBytes = 16
 
     /// Rows a table budget holds: 8 B per row plus 8 B per page-index slot, one slot per 8 rows
     /// (libc and CPython have 7-12 rows per 4 KiB of text).

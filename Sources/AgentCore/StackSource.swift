@@ -87,8 +87,8 @@ public protocol StackSource: AnyObject {
     func drain() throws(AgentError) -> [RawStack]
     /// Cumulative counters.
     func statistics() -> SamplingStatistics
-    /// The kernel's run counters of the source's programs (empty when the kernel does not count).
-    func programStatistics() -> [BPFProgramStatistics]
+    /// The source's programs in the kernel, by name (for their run counters).
+    func programs() -> [(name: String, fd: Int32)]
     /// CPUs sampled (0 before `start`).
     var attachedCPUs: Int { get }
     /// How user stacks are unwound, and what that holds and costs.
@@ -99,6 +99,8 @@ public protocol StackSource: AnyObject {
 
 /// Kernel-side cost of one BPF program.
 public struct BPFProgramStatistics: Sendable, Equatable {
+    /// Who loaded it: "cpu" (the sampler) or a tracer's name.
+    public var tracer: String
     public var name: String
     public var runCount: UInt64
     public var runTimeNanoseconds: UInt64

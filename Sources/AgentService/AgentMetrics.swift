@@ -38,12 +38,13 @@ struct AgentMetrics {
             .gauge("profiler_agent_attached_cpus", "CPUs with an attached sampling perf event.", Double(status.attachedCPUs)),
             .gauge("profiler_agent_profile_requests_waiting", "Profile requests waiting for their samples.", Double(profiler.hub.waiting)),
         ]
-        families.append(.counter("profiler_agent_bpf_program_runs", "Runs of each BPF program (kernel BPF stats).",
-                                 status.programs.map { ([("program", $0.name)], Double($0.runCount)) }))
+        let program = { (p: BPFProgramStatistics) in [("tracer", p.tracer), ("program", p.name)] }
+        families.append(.counter("profiler_agent_bpf_program_runs", "Runs of each BPF program of the sampler (tracer=\"cpu\") and every tracer (kernel BPF stats).",
+                                 status.programs.map { (program($0), Double($0.runCount)) }))
         families.append(MetricFamily(
-            name: "profiler_agent_bpf_program_run_seconds", help: "Time spent in each BPF program (kernel BPF stats).",
+            name: "profiler_agent_bpf_program_run_seconds", help: "Time spent in each BPF program (kernel BPF stats); per-tracer rates at /debug/overhead.",
             kind: .counter, unit: "seconds",
-            samples: status.programs.map { MetricSample(suffix: "_total", labels: [("program", $0.name)], value: Double($0.runTimeNanoseconds) / 1e9) }))
+            samples: status.programs.map { MetricSample(suffix: "_total", labels: program($0), value: Double($0.runTimeNanoseconds) / 1e9) }))
         families += unwindFamilies(status.unwinding)
         let push = pusher?.statistics ?? .init()
         families.append(.counter("profiler_agent_pushes", "Windows pushed to Pyroscope, by result (failed counts attempts).", [
@@ -74,7 +75,7 @@ struct AgentMetrics {
         // Every capped label: how many distinct values went into "other".
         var folded: [([(String, String)], Double)] = []
         if let snapshot = profiler.syscallLatency() {
-            let latency = LatencyMetrics(topSyscalls: topSyscalls)
+            let latency = LatencyMetrics(topSyscalls: topSyscalls, gate: profiler.exemplars)
             families.append(latency.syscallFamily(snapshot))
             families.append(.counter("profiler_agent_syscall_spans_full", "Syscalls not timed: the per-thread span map was full.",
                                      Double(profiler.syscallSpansFull() ?? 0)))
@@ -87,7 +88,7 @@ struct AgentMetrics {
         }
         if let series = profiler.blockIOLatency() {
             let (kept, foldedDevices) = LatencyMetrics.foldBlockDevices(series)
-            families += LatencyMetrics(topSyscalls: topSyscalls).blockIOFamilies(kept)
+            families += LatencyMetrics(topSyscalls: topSyscalls, gate: profiler.exemplars).blockIOFamilies(kept)
             folded.append(([("metric", "profiler_block_io_latency_seconds"), ("label", "device")], Double(foldedDevices)))
         }
         if !folded.isEmpty {
@@ -95,7 +96,7 @@ struct AgentMetrics {
         }
         let libraryCalls = profiler.libraryCallLatency()
         for snapshot in libraryCalls {
-            families += LatencyMetrics(topSyscalls: topSyscalls).libraryCallFamilies(snapshot)
+            families += LatencyMetrics(topSyscalls: topSyscalls, gate: profiler.exemplars).libraryCallFamilies(snapshot)
         }
         if !libraryCalls.isEmpty {
             let tracer = { (s: LibraryCallSnapshot) in [("tracer", s.kind.rawValue)] }
@@ -106,6 +107,20 @@ struct AgentMetrics {
             families.append(.counter("profiler_agent_call_sites_skipped", "DNS/TLS call sites not sent (over the per-CPU rate); their samples keep their own stacks.",
                                      libraryCalls.map { (tracer($0), Double($0.callSitesSkipped)) }))
         }
+        // Last: the gate counts the exemplars this very scrape let out.
+        let stacks = profiler.eventStackStatistics(), gate = profiler.exemplars.statistics
+        families.append(.counter("profiler_agent_event_stacks", "Stacks tracers took for events that become exemplars, by outcome.", [
+            ([("outcome", "sent")], Double(stacks.sent)),
+            ([("outcome", "ring_full")], Double(stacks.ringFull)),
+            ([("outcome", "over_rate")], Double(stacks.overRate)),
+            ([("outcome", "empty")], Double(stacks.empty)),
+            ([("outcome", "malformed")], Double(stacks.malformed)),
+        ]))
+        families.append(.counter("profiler_agent_exemplars", "Exemplars at scrapes: current (BPF's newest, its span held), withheld (span not held yet or expired), stood_in (an older one exported instead).", [
+            ([("result", "current")], Double(gate.current)),
+            ([("result", "withheld")], Double(gate.withheld)),
+            ([("result", "stood_in")], Double(gate.stoodIn)),
+        ]))
         return families
     }
 }

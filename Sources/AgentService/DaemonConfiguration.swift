@@ -80,6 +80,7 @@ extension DaemonConfiguration {
         }
         let minimumBlock = try settings.seconds("offcpu-min-block", default: 0.001, in: 0...60)
         c.profiling.offCPU.minimumBlockNanoseconds = UInt64(minimumBlock * 1e9)
+        c.profiling.exemplarIntervalNanoseconds = UInt64(try settings.seconds("exemplar-interval", default: 1, in: 0...3600) * 1e9)
         if let url = settings.string("pyroscope-url") {
             guard let parsed = URLComponents(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil,
                   (parsed.port ?? 80) > 0, (parsed.port ?? 80) <= 65535, parsed.query == nil else {

@@ -31,6 +31,11 @@ struct HTTPParameters {
         try badRequest { () throws(ParameterError) in try query.spanID(name) }
     }
 
+    /// One of `values`; nil when absent.
+    func choice(_ name: String, in values: [String]) throws -> String? {
+        try badRequest { () throws(ParameterError) in try query.choice(name, of: values, default: nil) }
+    }
+
     func format() throws -> OutputFormat {
         let raw = try badRequest { () throws(ParameterError) in
             try query.choice("format", of: OutputFormat.allCases.map(\.rawValue), default: OutputFormat.pprof.rawValue)

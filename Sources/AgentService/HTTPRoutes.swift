@@ -25,6 +25,10 @@ struct HTTPRoutes: Sendable {
             let families = AgentMetrics(profiler: profiler, pusher: pusher, topSyscalls: configuration.topSyscalls).families()
             return text(format.render(families), contentType: format.contentType)
         }
+        router.get("/debug/overhead") { _, _ in
+            let (tracers, seconds) = profiler.tracerOverhead()
+            return try json(OverheadReport(seconds: seconds, tracers: tracers))
+        }
         router.get("/debug/pprof/profile") { request, _ in
             let parameters = try HTTPParameters(request: request)
             let seconds = try parameters.integer("seconds", in: 1...configuration.maxProfileSeconds, default: min(30, configuration.maxProfileSeconds))!
@@ -45,7 +49,7 @@ struct HTTPRoutes: Sendable {
             let parameters = try HTTPParameters(request: request)
             let format = try parameters.format()
             if let span = try parameters.spanID("span_id") {
-                return try encode(try spanProfile(span), as: format, filename: "span-\(spanIDString(span))")
+                return try encode(try spanProfile(span).profile, as: format, filename: "span-\(spanIDString(span))")
             }
             return try json(profiler.store.windows.map(WindowSummary.init))
         }
@@ -73,21 +77,17 @@ struct HTTPRoutes: Sendable {
         }
         router.get("/flamegraph") { request, _ in
             let parameters = try HTTPParameters(request: request)
-            let profile: CPUProfile, title: String
+            let view = try parameters.choice("view", in: ["cpu", "offcpu", "events"])
             if let id = parameters.string("id") {
-                let window = try window(id)
-                profile = try decodeGate.run { PprofReader.cpuProfile(try PprofReader.decode(window.pprof)) }
-                title = "CPU profile window \(window.id)"
-            } else if let span = try parameters.spanID("span_id") {
-                profile = try spanProfile(span)
-                title = "CPU profile of span \(spanIDString(span))"
-            } else {
-                let seconds = try parameters.integer("seconds", in: 1...configuration.maxProfileSeconds, default: min(10, configuration.maxProfileSeconds))!
-                profile = try await collect(seconds: seconds, pids: try parameters.pids())
-                title = "CPU profile, \(seconds) s"
+                return try windowPage(try window(id), view: view)
             }
+            if let span = try parameters.spanID("span_id") {
+                return try spanPage(span, view: view)
+            }
+            let seconds = try parameters.integer("seconds", in: 1...configuration.maxProfileSeconds, default: min(10, configuration.maxProfileSeconds))!
+            let profile = try await collect(seconds: seconds, pids: try parameters.pids())
             let subtitle = "\(profile.totalCount) samples at \(profile.frequency) Hz, \(Self.timestamp(profile.startNanos))"
-            return html(FlamegraphPage.html(title: title, subtitle: subtitle, stacks: flameStacks(profile)))
+            return html(FlamegraphPage.html(title: "CPU profile, \(seconds) s", subtitle: subtitle, stacks: flameStacks(profile.samples)))
         }
         return router
     }
@@ -109,15 +109,16 @@ struct HTTPRoutes: Sendable {
                           frequency: configuration.profiling.sampling.frequency)
     }
 
-    /// The CPU samples and off-CPU time labelled with `span` in the retained windows.
-    private func spanProfile(_ span: UInt64) throws -> CPUProfile {
-        guard let found = profiler.store.samples(ofSpan: span) else {
-            throw HTTPError(.notFound, message: "no retained profile has span_id \(spanIDString(span)) (expired or never sampled)")
+    /// The CPU samples, off-CPU time and event stacks labelled with `span` in the
+    /// retained windows and the one being filled.
+    private func spanProfile(_ span: UInt64) throws -> (profile: CPUProfile, record: SpanRecord) {
+        guard let found = profiler.store.span(span) else {
+            throw HTTPError(.notFound, message: "the agent holds nothing of span_id \(spanIDString(span)) (expired, or never sampled nor an exemplar)")
         }
         var merged = SampleAggregator()
         merged.add(found.samples)
-        return CPUProfile(samples: merged.samples, startNanos: found.first.startNanos, durationNanos: found.last.endNanos - found.first.startNanos,
-                          frequency: configuration.profiling.sampling.frequency, kind: .mixed)
+        return (CPUProfile(samples: merged.samples, startNanos: found.startNanos, durationNanos: found.endNanos - found.startNanos,
+                           frequency: configuration.profiling.sampling.frequency, kind: .mixed), found)
     }
 
     private func window(_ rawID: String) throws -> ProfileWindow {
@@ -135,14 +136,52 @@ struct HTTPRoutes: Sendable {
         }
     }
 
-    /// Stacks for the page; in a mixed (span) profile both kinds are weighed in nanoseconds.
-    private func flameStacks(_ profile: CPUProfile) -> [FlameStack] {
-        profile.samples.map { sample in
+    /// Stacks for the page, rooted at the thread's command name.
+    private func flameStacks(_ samples: [StackSample]) -> [FlameStack] {
+        samples.map { sample in
             let frames = sample.frames.reversed()
-            let weight = profile.kind == .mixed && !sample.offCPU ? sample.count * profile.periodNanos : sample.count
             return FlameStack(frames: [sample.comm] + frames.map(\.function),
-                              kernel: [false] + frames.map { $0.mapping?.isKernel == true }, count: weight)
+                              kernel: [false] + frames.map { $0.mapping?.isKernel == true }, count: sample.count)
         }
+    }
+
+    /// One span's page: what the event was, and its CPU samples, off-CPU time or
+    /// event stacks (`view`; by default the first it has), with links to the others.
+    private func spanPage(_ span: UInt64, view: String?) throws -> Response {
+        let (profile, record) = try spanProfile(span)
+        let id = spanIDString(span)
+        let kinds: [(String, SampleKind, String, FlameUnit)] = [
+            ("cpu", .cpu, "CPU samples", .samples), ("offcpu", .offCPU, "Off-CPU time", .nanoseconds), ("events", .event, "Event stacks", .events),
+        ]
+        let totals = kinds.map { kind in profile.samples.filter { $0.kind == kind.1 }.reduce(Int64(0)) { $0 + $1.count } }
+        let requested = view.flatMap { v in kinds.firstIndex { $0.0 == v } }
+        let chosen: Int = requested ?? totals.firstIndex { $0 > 0 } ?? 0
+        let views = kinds.indices.map { i in
+            FlameView(label: "\(kinds[i].2) (\(kinds[i].3.format(totals[i])))", href: "/flamegraph?span_id=\(id)&view=\(kinds[i].0)", current: i == chosen)
+        } + [FlameView(label: "pprof", href: "/profiles?span_id=\(id)", current: false)]
+        let event = SpanDescription(record: record, dns: profiler.dnsLookup(span: span), clock: MonotonicToWall())
+        let samples = profile.samples.filter { $0.kind == kinds[chosen].1 }
+        let subtitle = "\(kinds[chosen].2) of span \(id)" + (kinds[chosen].1 == .cpu ? " at \(profile.frequency) Hz" : "")
+        return html(FlamegraphPage.html(title: event.title, subtitle: subtitle, stacks: flameStacks(samples), unit: kinds[chosen].3,
+                                        details: event.details, views: views))
+    }
+
+    /// One window's page: CPU samples or off-CPU time (`view`), with a link to the other.
+    private func windowPage(_ window: ProfileWindow, view: String?) throws -> Response {
+        let offCPU = view == "offcpu"
+        if offCPU && window.offCPUPprof == nil {
+            throw HTTPError(.notFound, message: "window \(window.id) has no off-CPU profile (the offcpu tracer was not running)")
+        }
+        let profile = try decodeGate.run { PprofReader.cpuProfile(try PprofReader.decode(offCPU ? window.offCPUPprof! : window.pprof)) }
+        var views = [FlameView(label: "CPU samples (\(FlameUnit.samples.format(window.sampleCount)))", href: "/flamegraph?id=\(window.id)", current: !offCPU)]
+        if window.offCPUPprof != nil {
+            views.append(FlameView(label: "Off-CPU time", href: "/flamegraph?id=\(window.id)&view=offcpu", current: offCPU))
+        }
+        views.append(FlameView(label: "pprof", href: "/profiles/\(window.id)", current: false))
+        let range = "\(Self.timestamp(window.startNanos)) – \(Self.timestamp(window.endNanos))"
+        let subtitle = offCPU ? "Off-CPU time (ms), \(range)" : "\(profile.totalCount) samples at \(profile.frequency) Hz, \(range)"
+        return html(FlamegraphPage.html(title: "\(offCPU ? "Off-CPU" : "CPU") profile window \(window.id)", subtitle: subtitle,
+                                        stacks: flameStacks(profile.samples), unit: offCPU ? .nanoseconds : .samples, views: views))
     }
 
     static func timestamp(_ nanos: Int64) -> String {
@@ -159,9 +198,25 @@ struct HTTPRoutes: Sendable {
         <li><code>/profiles?span_id=ID</code> — CPU and off-CPU stacks of one traced event (the exemplars' link)</li>
         <li><a href="/events?type=dns">/events?type=dns</a> — the slowest recent DNS lookups (<code>&amp;limit=N&amp;seconds=S</code>)</li>
         <li><a href="/metrics">/metrics</a> — Prometheus / OpenMetrics</li>
+        <li><a href="/debug/overhead">/debug/overhead</a> — each tracer's kernel cost: events per second, ns per event</li>
         <li><a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a></li>
         </ul></body></html>
         """
+}
+
+/// `GET /debug/overhead`: each tracer's kernel cost over the last seconds.
+struct OverheadReport: Codable {
+    var seconds: Double
+    var bpfStats: Bool
+    var tracers: [TracerOverhead]
+
+    init(seconds: Double, tracers: [TracerOverhead]) {
+        self.seconds = seconds
+        self.bpfStats = !tracers.isEmpty
+        self.tracers = tracers
+    }
+
+    enum CodingKeys: String, CodingKey { case seconds, tracers, bpfStats = "bpf_stats" }
 }
 
 /// One row of `GET /profiles`.

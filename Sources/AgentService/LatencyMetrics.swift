@@ -6,6 +6,13 @@ import Foundation
 struct LatencyMetrics {
     /// Series beyond this many (by event count) are summed into `syscall="other"`.
     let topSyscalls: Int
+    /// Lets out only exemplars whose span the agent holds (nil: every BPF exemplar, for unit tests).
+    var gate: ExemplarGate? = nil
+
+    init(topSyscalls: Int, gate: ExemplarGate? = nil) {
+        self.topSyscalls = topSyscalls
+        self.gate = gate
+    }
 
     /// The syscall numbers with their own series: the `topSyscalls` busiest.
     func namedSyscalls(_ snapshot: SyscallLatencySnapshot) -> Set<Int> {
@@ -28,7 +35,7 @@ struct LatencyMetrics {
         var samples: [MetricSample] = []
         for (name, series) in named.sorted(by: { $0.0 < $1.0 }) {
             samples += histogramSamples(labels: [("syscall", name)], buckets: series.buckets, exemplars: series.exemplars,
-                                        sumNanoseconds: series.sumNanoseconds, clock: clock)
+                                        sumNanoseconds: series.sumNanoseconds, clock: clock, gate: gate, family: "syscall")
         }
         return MetricFamily(name: "profiler_syscall_latency_seconds",
                             help: "Syscall latency by syscall (the \(topSyscalls) busiest by count, the rest as other); exemplars link to /profiles?span_id=.",
@@ -67,7 +74,8 @@ extension LatencyMetrics {
         var samples: [MetricSample] = [], bytes: [([(String, String)], Double)] = []
         for s in series.sorted(by: { ($0.device, $0.operation) < ($1.device, $1.operation) }) {
             let labels = [("device", s.device), ("op", s.operation)]
-            samples += histogramSamples(labels: labels, buckets: s.buckets, exemplars: s.exemplars, sumNanoseconds: s.sumNanoseconds, clock: clock)
+            samples += histogramSamples(labels: labels, buckets: s.buckets, exemplars: s.exemplars, sumNanoseconds: s.sumNanoseconds, clock: clock,
+                                        gate: gate, family: "io")
             bytes.append((labels, Double(s.bytes)))
         }
         return [
@@ -80,16 +88,23 @@ extension LatencyMetrics {
 }
 
 /// The `_bucket` (cumulative, with the exemplar of each bucket that has seen
-/// events), `_sum` and `_count` lines of one latency series.
+/// events), `_sum` and `_count` lines of one latency series. With a `gate`,
+/// a bucket's exemplar is the one the gate lets out (`family` and the labels name the bucket to it);
+/// its labels are `span_id` and, once the agent holds the span, `pid`.
 func histogramSamples(labels: [(String, String)], buckets: [UInt64], exemplars: [LatencyExemplar?], sumNanoseconds: UInt64,
-                      clock: MonotonicToWall) -> [MetricSample] {
+                      clock: MonotonicToWall, gate: ExemplarGate? = nil, family: String = "") -> [MetricSample] {
     var samples: [MetricSample] = []
     var cumulative: UInt64 = 0
+    let seriesKey = family + labels.map { "\u{1}\($0.0)=\($0.1)" }.joined()
     for (i, bound) in LatencyBuckets.upperBounds.enumerated() where i < buckets.count {
         cumulative = cumulative.addingSaturating(buckets[i])  // a cumulative count must not go back
         var exemplar: Exemplar?
-        if buckets[i] > 0, i < exemplars.count, let e = exemplars[i] {
-            exemplar = Exemplar(labels: ["span_id": String(format: "%016llx", e.spanID)],
+        var candidate = buckets[i] > 0 && i < exemplars.count ? exemplars[i] : nil
+        if let gate, buckets[i] > 0 { candidate = gate.admit(candidate, key: seriesKey + "\u{1}\(i)") }
+        if let e = candidate {
+            var exemplarLabels = ["span_id": String(format: "%016llx", e.spanID)]
+            if let pid = e.pid { exemplarLabels["pid"] = String(pid) }
+            exemplar = Exemplar(labels: exemplarLabels,
                                 value: Double(e.durationNanoseconds) / 1e9, timestamp: clock.wall(e.endMonotonicNanoseconds))
         }
         samples.append(MetricSample(suffix: "_bucket", labels: labels + [("le", bound.isInfinite ? "+Inf" : "\(bound)")],
@@ -126,7 +141,8 @@ extension LatencyMetrics {
                 help: "getaddrinfo duration (glibc, musl) by result; exemplars link to /profiles?span_id=, host names are at /events?type=dns.",
                 kind: .histogram, unit: "seconds",
                 samples: snapshot.rows.flatMap { result, h in
-                    histogramSamples(labels: [("result", result)], buckets: h.buckets, exemplars: h.exemplars, sumNanoseconds: h.sumNanoseconds, clock: clock)
+                    histogramSamples(labels: [("result", result)], buckets: h.buckets, exemplars: h.exemplars, sumNanoseconds: h.sumNanoseconds, clock: clock,
+                                     gate: gate, family: "dns")
                 })]
         case .tls:
             return [
@@ -135,7 +151,8 @@ extension LatencyMetrics {
                     help: "OpenSSL SSL_read/SSL_write(_ex)/SSL_do_handshake duration by operation; exemplars link to /profiles?span_id=.",
                     kind: .histogram, unit: "seconds",
                     samples: snapshot.rows.flatMap { op, h in
-                        histogramSamples(labels: [("op", op)], buckets: h.buckets, exemplars: h.exemplars, sumNanoseconds: h.sumNanoseconds, clock: clock)
+                        histogramSamples(labels: [("op", op)], buckets: h.buckets, exemplars: h.exemplars, sumNanoseconds: h.sumNanoseconds, clock: clock,
+                                         gate: gate, family: "tls")
                     }),
                 .counter("profiler_tls_bytes", "Plaintext bytes OpenSSL reported read or written (the data itself is never read).",
                          snapshot.rows.filter { $0.0 != "handshake" }.map { ([("op", $0.0)], Double($0.1.bytes)) }),
@@ -159,7 +176,8 @@ extension LatencyMetrics {
             for (syscall, h) in bySyscall.sorted(by: { $0.key < $1.key }) {
                 // Processes outside containers carry no container_id (an empty label is no label).
                 let labels = (container.isEmpty ? [] : [("container_id", container)]) + [("syscall", syscall)]
-                samples += histogramSamples(labels: labels, buckets: h.buckets, exemplars: h.exemplars, sumNanoseconds: h.sumNanoseconds, clock: clock)
+                samples += histogramSamples(labels: labels, buckets: h.buckets, exemplars: h.exemplars, sumNanoseconds: h.sumNanoseconds, clock: clock,
+                                            gate: gate, family: "container")
             }
         }
         return MetricFamily(name: "profiler_container_syscall_latency_seconds",

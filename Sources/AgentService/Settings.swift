@@ -10,7 +10,7 @@ public struct Settings {
     public static let keys: Set<String> = [
         "listen", "window", "retain", "frequency", "pid", "cgroup", "comm", "exclude-kernel-threads", "unwinder", "unwind-table-budget", "node-name",
         "pyroscope-url", "pyroscope-app", "push-queue", "max-profile-seconds", "btf", "debug-dir",
-        "tracers", "offcpu-min-block", "syscall-top", "syscall-containers",
+        "tracers", "offcpu-min-block", "syscall-top", "syscall-containers", "exemplar-interval",
     ]
 
     /// Keys that take several values (comma-separated in the environment).

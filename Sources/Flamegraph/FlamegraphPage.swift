@@ -15,6 +15,47 @@ public struct FlameStack: Sendable, Equatable {
     }
 }
 
+/// What a flamegraph's widths measure.
+public enum FlameUnit: String, Sendable {
+    /// CPU samples.
+    case samples
+    /// Nanoseconds (off-CPU time), shown as milliseconds.
+    case nanoseconds
+    /// Traced events (the stacks taken when each became an exemplar).
+    case events
+
+    /// `value` as the page shows it: "1,234 samples", "12.35 ms", "3 events".
+    public func format(_ value: Int64) -> String {
+        switch self {
+        case .samples: "\(FlamegraphPage.grouped(value)) samples"
+        case .nanoseconds: Self.milliseconds(value)
+        case .events: "\(FlamegraphPage.grouped(value)) event\(value == 1 ? "" : "s")"
+        }
+    }
+
+    static func milliseconds(_ nanoseconds: Int64) -> String {
+        let ms = Double(nanoseconds) / 1e6
+        if ms >= 100 { return "\(FlamegraphPage.grouped(Int64(ms.rounded()))) ms" }
+        let digits = ms >= 1 ? 2 : 3, scale = ms >= 1 ? 100.0 : 1000.0
+        let scaled = Int64((ms * scale).rounded()), whole = scaled / Int64(scale), fraction = String(scaled % Int64(scale))
+        return "\(whole).\(String(repeating: "0", count: digits - fraction.count))\(fraction) ms"
+    }
+}
+
+/// A link to another view of the same profile (e.g. CPU samples / off-CPU time of one span).
+public struct FlameView: Sendable, Equatable {
+    public var label: String
+    public var href: String
+    /// The view this page shows.
+    public var current: Bool
+
+    public init(label: String, href: String, current: Bool) {
+        self.label = label
+        self.href = href
+        self.current = current
+    }
+}
+
 /// A self-contained interactive flamegraph page: one HTML document with inline CSS
 /// and JavaScript and the merged call tree embedded as JSON, needing nothing from
 /// the network. The graph is drawn on a canvas, root at the top ("icicle" layout);
@@ -25,15 +66,18 @@ public enum FlamegraphPage {
     /// Trees bigger than this are pruned (tiny siblings merged) before embedding.
     static let maxEmbeddedNodes = 150_000
 
-    /// The page for `stacks` (a CPU profile), titled `title` with an optional
-    /// `subtitle` line; both are plain text (HTML-escaped here).
-    public static func html(title: String, subtitle: String = "", stacks: [FlameStack]) -> String {
+    /// The page for `stacks`, whose counts are in `unit`, titled `title` with an
+    /// optional `subtitle` line, `details` (label, value) rows describing what
+    /// was profiled, and `views` linking to the other views of the same profile;
+    /// all plain text (HTML-escaped here).
+    public static func html(title: String, subtitle: String = "", stacks: [FlameStack], unit: FlameUnit = .samples,
+                            details: [(String, String)] = [], views: [FlameView] = []) -> String {
         let full = FlameTree(stacks: stacks)
         let tree = full.pruned(maxNodes: maxEmbeddedNodes)
         let top = FunctionStat.top(stacks, limit: topFunctionCount)
         let total = full.total
 
-        var summary = "\(grouped(total)) samples · \(grouped(Int64(stacks.count(where: { $0.count > 0 })))) stacks · "
+        var summary = "\(unit.format(total)) · \(grouped(Int64(stacks.count(where: { $0.count > 0 })))) stacks · "
             + "\(grouped(Int64(full.nodes.count - 1))) frames"
         if tree.nodes.count != full.nodes.count {
             summary += " (tiny frames merged: \(grouped(Int64(tree.nodes.count - 1))) shown)"
@@ -49,11 +93,20 @@ public enum FlamegraphPage {
             <script>\(PageAssets.errorHandlers)</script>
             <style>\(PageAssets.css)</style>
             </head>
-            <body>
+            <body data-unit="\(unit.rawValue)">
             <header>
             <h1>\(HTML.escape(title))</h1>\n
             """
         if !subtitle.isEmpty { page += "<p class=\"subtitle\">\(HTML.escape(subtitle))</p>\n" }
+        if !details.isEmpty {
+            page += "<dl class=\"details\">" + details.map { "<dt>\(HTML.escape($0.0))</dt><dd>\(HTML.escape($0.1))</dd>" }.joined() + "</dl>\n"
+        }
+        if !views.isEmpty {
+            page += "<nav class=\"views\">" + views.map { view in
+                view.current ? "<strong>\(HTML.escape(view.label))</strong>"
+                    : "<a href=\"\(HTML.escape(view.href))\">\(HTML.escape(view.label))</a>"
+            }.joined(separator: " · ") + "</nav>\n"
+        }
         page += """
             <p class="summary">\(HTML.escape(summary))</p>
             </header>
@@ -74,13 +127,13 @@ public enum FlamegraphPage {
             <tbody>\n
             """
         if top.isEmpty {
-            page += "<tr><td colspan=\"4\" class=\"none\">No samples</td></tr>\n"
+            page += "<tr><td colspan=\"4\" class=\"none\">No \(unit == .events ? "events" : "samples")</td></tr>\n"
         }
         for row in top {
             let name = HTML.escape(row.name)
             page += "<tr data-name=\"\(name)\"><td class=\"name\">"
                 + (row.kernel ? "<span class=\"tag\">kernel</span> " : "")
-                + "\(name)</td><td>\(grouped(row.selfCount))</td><td>\(percent(row.selfCount, of: total))</td>"
+                + "\(name)</td><td>\(unit == .samples ? grouped(row.selfCount) : unit.format(row.selfCount))</td><td>\(percent(row.selfCount, of: total))</td>"
                 + "<td>\(percent(row.totalCount, of: total))</td></tr>\n"
         }
         page += """

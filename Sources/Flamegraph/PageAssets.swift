@@ -22,6 +22,9 @@ enum PageAssets {
           font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", "Liberation Sans", sans-serif; }
         header h1 { font-size: 20px; margin: 0 0 2px; }
         header p { margin: 0; color: #57606a; }
+        dl.details { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 6px 0; font-size: 13px; }
+        dl.details dt { color: #57606a; } dl.details dd { margin: 0; font-family: ui-monospace, monospace; }
+        nav.views { margin: 6px 0; font-size: 14px; }
         .toolbar { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 12px; margin: 10px 0 4px; }
         .toolbar input[type=search] { width: 22em; max-width: 100%; padding: 4px 8px; font: inherit;
           border: 1px solid #8c959f; border-radius: 4px; }
@@ -101,6 +104,12 @@ enum PageAssets {
           var zoom = 0, matched = null, lowerNames = null, drawn = 0, width = 0, charWidth = 7;
 
           function fmt(n) { return Math.round(n).toLocaleString('en-US'); }
+          // A width in the page's unit (body data-unit): samples, nanoseconds (shown as ms) or events.
+          var unit = body.dataset.unit || 'samples';
+          function amount(n) {
+            if (unit === 'nanoseconds') { var ms = n / 1e6; return (ms >= 100 ? fmt(ms) : ms.toFixed(ms >= 1 ? 2 : 3)) + ' ms'; }
+            return fmt(n) + (unit === 'events' ? (Math.round(n) === 1 ? ' event' : ' events') : ' samples');
+          }
           function pct(part, whole) { return whole > 0 ? (100 * part / whole).toFixed(2) + '%' : '0.00%'; }
 
           // Colours: deterministic per name (FNV-1a); warm for user code, blue for kernel.
@@ -203,7 +212,7 @@ enum PageAssets {
             ctx.globalAlpha = 1;
             resetButton.disabled = zoom === 0;
             zoomLabel.textContent = zoom === 0 ? 'Click a frame to zoom in; click the top row, Reset zoom or Esc to zoom out.'
-              : 'Zoomed into ' + names[nameOf[zoom]] + ' \u2014 ' + fmt(total[zoom]) + ' samples, ' + pct(total[zoom], total[0]) + ' of total';
+              : 'Zoomed into ' + names[nameOf[zoom]] + ' \u2014 ' + amount(total[zoom]) + ', ' + pct(total[zoom], total[0]) + ' of total';
           }
 
           var pending = 0;
@@ -259,7 +268,7 @@ enum PageAssets {
               for (var i = 1; i < N;) {
                 if (kind[i] !== KIND_MERGED && matched[nameOf[i]]) { sum += total[i]; i += size[i]; } else i++;
               }
-              matchLabel.textContent = 'Matched: ' + pct(sum, total[0]) + ' of samples (' + fmt(sum) + ')';
+              matchLabel.textContent = 'Matched: ' + pct(sum, total[0]) + (unit === 'samples' ? ' of samples (' + fmt(sum) : ' of the total (' + amount(sum)) + ')';
             }
             redraw();
           }
@@ -275,11 +284,11 @@ enum PageAssets {
             var k = kind[i], selfCount = total[i], c = i + 1;
             for (var j = 0; j < kids[i]; j++, c += size[c]) selfCount -= total[c];
             line('fn', names[nameOf[i]]);
-            line('kind', k === KIND_KERNEL ? 'kernel' : k === KIND_USER ? 'user' : k === KIND_ROOT ? 'all samples' : 'small frames merged');
-            line('', 'Samples: ' + fmt(total[i]) + ' (' + pct(total[i], total[0]) + ' of total)');
+            line('kind', k === KIND_KERNEL ? 'kernel' : k === KIND_USER ? 'user' : k === KIND_ROOT ? 'all' : 'small frames merged');
+            line('', (unit === 'samples' ? 'Samples: ' + fmt(total[i]) : 'Total: ' + amount(total[i])) + ' (' + pct(total[i], total[0]) + ' of total)');
             if (zoom !== 0 && depth[i] >= depth[zoom]) line('', pct(total[i], total[zoom]) + ' of zoomed frame');
             if (parent[i] >= 0) line('', pct(total[i], total[parent[i]]) + ' of parent');
-            line('', 'Self: ' + fmt(selfCount) + ' (' + pct(selfCount, total[0]) + ')');
+            line('', 'Self: ' + amount(selfCount) + ' (' + pct(selfCount, total[0]) + ')');
             tip.hidden = false;
             var tx = clientX + 14, ty = clientY + 14;
             if (tx + tip.offsetWidth > window.innerWidth - 4) tx = Math.max(4, clientX - tip.offsetWidth - 14);

@@ -62,15 +62,18 @@ public enum PprofReader {
             locations[l.id] = Frame(function: function.0, systemName: function.1, address: l.address, mapping: mappings[l.mappingID])
         }
         let types = profile.sampleType.map { string($0.type) }
-        let kind: ProfileKind = types.first == "offcpu" ? .offCPU : (types.count == 3 ? .mixed : .cpu)
+        let kind: ProfileKind = types.first == "offcpu" ? .offCPU : (types.count >= 3 ? .mixed : .cpu)
         let frequency = kind != .offCPU && profile.period > 0 ? Int((1e9 / Double(profile.period)).rounded()) : 97
         let samples = profile.sample.map { s -> StackSample in
             var sample = StackSample(frames: s.locationID.compactMap { locations[$0] }, count: s.value.first ?? 0, pid: 0, tid: 0, comm: "")
             switch kind {
             case .offCPU: sample.offCPU = true
-            case .mixed where s.value.count == 3 && s.value[2] > 0:
+            case .mixed where s.value.count >= 3 && s.value[2] > 0:
                 sample.offCPU = true
                 sample.count = s.value[2]
+            case .mixed where s.value.count >= 4 && s.value[3] > 0:
+                sample.kind = .event
+                sample.count = s.value[3]
             default: break
             }
             for label in s.label {

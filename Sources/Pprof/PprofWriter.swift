@@ -24,10 +24,15 @@ public struct PprofWriter {
         switch profile.kind {
         case .cpu, .mixed:
             out.sampleType = [builder.valueType("samples", "count"), builder.valueType("cpu", "nanoseconds")]
-            if profile.kind == .mixed { out.sampleType.append(builder.valueType("offcpu", "nanoseconds")) }
             out.periodType = builder.valueType("cpu", "nanoseconds")
             out.period = profile.periodNanos
             out.defaultSampleType = builder.string("cpu")
+            if profile.kind == .mixed {
+                out.sampleType += [builder.valueType("offcpu", "nanoseconds"), builder.valueType("events", "count")]
+                // A span without CPU samples opens on what it has: its off-CPU time, else its event's stacks.
+                let has = { (kind: SampleKind) in profile.samples.contains { $0.kind == kind && $0.count > 0 } }
+                if !has(.cpu) { out.defaultSampleType = builder.string(has(.offCPU) ? "offcpu" : "events") }
+            }
         case .offCPU:
             out.sampleType = [builder.valueType("offcpu", "nanoseconds")]
             out.periodType = builder.valueType("offcpu", "nanoseconds")
@@ -46,7 +51,12 @@ public struct PprofWriter {
             switch profile.kind {
             case .cpu: s.value = [sample.count, sample.count * profile.periodNanos]
             case .offCPU: s.value = [sample.count]
-            case .mixed: s.value = sample.offCPU ? [0, 0, sample.count] : [sample.count, sample.count * profile.periodNanos, 0]
+            case .mixed:
+                switch sample.kind {
+                case .cpu: s.value = [sample.count, sample.count * profile.periodNanos, 0, 0]
+                case .offCPU: s.value = [0, 0, sample.count, 0]
+                case .event: s.value = [0, 0, 0, sample.count]
+                }
             }
             var labels = threadLabels ? [label(pidKey, num: Int64(sample.pid)), label(tidKey, num: Int64(sample.tid))] : []
             labels.append(label(commKey, str: builder.string(sample.comm)))

@@ -14,8 +14,14 @@ public struct StackSample: Sendable, Hashable {
     public var spanID: UInt64
     /// Further string labels (e.g. container_id), kept few and bounded by the caller.
     public var labels: [String: String]
+    /// What `count` measures: CPU samples, nanoseconds blocked, or events.
+    public var kind: SampleKind = .cpu
+
     /// An off-CPU stack: `count` is nanoseconds blocked, not samples.
-    public var offCPU: Bool = false
+    public var offCPU: Bool {
+        get { kind == .offCPU }
+        set { kind = newValue ? .offCPU : .cpu }
+    }
 
     public init(frames: [Frame], count: Int64, pid: Int32, tid: Int32, comm: String, spanID: UInt64 = 0, labels: [String: String] = [:]) {
         self.frames = frames
@@ -28,13 +34,25 @@ public struct StackSample: Sendable, Hashable {
     }
 }
 
+/// What one sample's `count` measures.
+public enum SampleKind: Sendable, Hashable {
+    /// CPU samples at the profile's frequency.
+    case cpu
+    /// Nanoseconds off CPU (blocked).
+    case offCPU
+    /// Traced events, each counted once: the stacks a tracer took when the event
+    /// became an exemplar (the thread that made the syscall, DNS lookup, TLS call, block I/O request).
+    case event
+}
+
 /// What the values of a profile measure.
 public enum ProfileKind: Sendable {
     /// CPU samples: types samples/count and cpu/nanoseconds.
     case cpu
     /// Off-CPU time: type offcpu/nanoseconds.
     case offCPU
-    /// Both (the profile of one span): samples/count, cpu/nanoseconds, offcpu/nanoseconds.
+    /// All three (the profile of one span): samples/count, cpu/nanoseconds,
+    /// offcpu/nanoseconds, events/count.
     case mixed
 }
 

@@ -80,6 +80,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Also split syscall latency by container: profiler_container_syscall_latency_seconds{container_id} for the first N containers seen, later ones as \"other\". (default: 0, off)")
     var syscallContainers: String?
 
+    @Option(help: "How often each latency bucket may take a new exemplar with the stacks of its event, e.g. 1s, 250ms; 0 takes no event stacks (exemplars then only for spans CPU or off-CPU samples carry). (default: 1s)")
+    var exemplarInterval: String?
+
     @Option(help: "BTF file of the running kernel, for kernels without /sys/kernel/btf/vmlinux.")
     var btf: String?
 
@@ -108,7 +111,7 @@ struct RunCommand: AsyncParsableCommand {
             "unwinder": unwinder.map { [$0] } ?? [], "unwind-table-budget": unwindTableBudget.map { [$0] } ?? [],
             "node-name": nodeName.map { [$0] } ?? [], "pyroscope-url": pyroscopeUrl.map { [$0] } ?? [],
             "pyroscope-app": pyroscopeApp.map { [$0] } ?? [], "push-queue": pushQueue.map { [$0] } ?? [],
-            "max-profile-seconds": maxProfileSeconds.map { [$0] } ?? [], "btf": btf.map { [$0] } ?? [], "debug-dir": debugDir,
+            "max-profile-seconds": maxProfileSeconds.map { [$0] } ?? [], "exemplar-interval": exemplarInterval.map { [$0] } ?? [], "btf": btf.map { [$0] } ?? [], "debug-dir": debugDir,
             "tracers": tracers.map { $0.split(separator: ",").map(String.init) + ($0.isEmpty ? ["none"] : []) } ?? [],
             "offcpu-min-block": offcpuMinBlock.map { [$0] } ?? [], "syscall-top": syscallTop.map { [$0] } ?? [],
             "syscall-containers": syscallContainers.map { [$0] } ?? [],

@@ -21,11 +21,17 @@ public final class BlockIOTracer {
         let skeleton = try BPFSkeleton(.blockIO, label: "blockio (\(variant.rawValue))", context: context) { opened in
             disableAutoload(opened.pointee.obj, programs: variant == .tpBTF ? raw : btf)
             opened.pointee.rodata.pointee.filter_io_by_pid = context.maps.filterByPID
+            opened.pointee.rodata.pointee.unwinder = context.unwinderKind
+            opened.pointee.rodata.pointee.unwind_features = context.unwindFeatures
+            opened.pointee.rodata.pointee.exemplar_interval_ns = context.exemplarIntervalNanoseconds
             opened.pointee.rodata.pointee.span_salt = spanSalt()
         }
         try skeleton.attach(variant == .tpBTF ? btf : raw)
         self.skeleton = skeleton
     }
+
+    /// The programs in the kernel, by name.
+    func programs() -> [(name: String, fd: Int32)] { skeleton.map { loadedPrograms($0.object) } ?? [] }
 
     public func stop() {
         skeleton = nil

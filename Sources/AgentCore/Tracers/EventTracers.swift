@@ -92,6 +92,21 @@ final class EventTracers: @unchecked Sendable {
         return (sites, lookups)
     }
 
+    /// Every attached tracer's programs in the kernel: (tracer, program name, fd).
+    func programs() -> [(tracer: String, name: String, fd: Int32)] {
+        var all: [(tracer: String, name: String, fd: Int32)] = []
+        func add(_ tracer: TracerKind, _ programs: [(name: String, fd: Int32)]) {
+            all += programs.map { (tracer.rawValue, $0.name, $0.fd) }
+        }
+        add(.syscall, syscalls.withLock { $0?.tracer.programs() } ?? [])
+        add(.io, blockIO.withLock { $0?.tracer.programs() } ?? [])
+        for (kind, programs) in libraryCalls.withLock({ $0.map { ($0.tracer.kind, $0.tracer.programs()) } }) {
+            add(kind == .dns ? .dns : .tls, programs)
+        }
+        add(.offcpu, offCPU?.programs() ?? [])
+        return all
+    }
+
     /// Per-process syscall counts since the last call (empty unless per-container series are on).
     func drainProcessSyscallCounts() -> [ProcessSyscallCount] {
         syscalls.withLock { $0?.tracer.drainProcessCounts() } ?? []

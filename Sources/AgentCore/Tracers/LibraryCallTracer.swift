@@ -20,7 +20,7 @@ public final class LibraryCallTracer {
     private var libraries: [String: UprobeLinks] = [:]
     private var refused: Set<String> = []
     private var failures: [String] = []
-    private var reader: EventRecordReader?
+    private var reader: RingBufferReader<EventRecord>?
     private let scanner: LibraryScanner
     /// How the thread-exit cleanup attached (tp_btf or raw_tp).
     private var exitVariant: AttachVariant?
@@ -62,6 +62,9 @@ public final class LibraryCallTracer {
 
     /// Loads the programs (sharing the span and pid-filter maps of `context`),
     /// attaches the thread-exit cleanup and probes every library found now.
+    /// The programs in the kernel, by name.
+    func programs() -> [(name: String, fd: Int32)] { loaded.map { loadedPrograms($0.object) } ?? [] }
+
     public func start(context: BPFLoadContext) throws(AgentError) {
         // The TLS probes tell SSL_read, SSL_write and the handshake apart by their BPF cookie.
         if kind == .tls && libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_get_attach_cookie, nil) != 1 {
@@ -85,7 +88,7 @@ public final class LibraryCallTracer {
 
     private func load(_ variant: AttachVariant, mode: UprobeMode, context: BPFLoadContext) throws(AgentError) {
         let label = "\(kind.rawValue) (\(variant.rawValue))", filter = context.maps.filterByPID, unwinder = context.unwinderKind
-        let features = context.unwindFeatures
+        let features = context.unwindFeatures, exemplarInterval = context.exemplarIntervalNanoseconds
         let (btfExit, rawExit) = ("events_task_exit_btf", "events_task_exit_raw")
         let probes = probes
         // Uprobes are attached per library in `rescan`, not here.
@@ -103,6 +106,7 @@ public final class LibraryCallTracer {
                 opened.pointee.rodata.pointee.unwind_features = features
                 opened.pointee.rodata.pointee.filter_by_pid = filter
                 opened.pointee.rodata.pointee.span_salt = spanSalt()
+                opened.pointee.rodata.pointee.exemplar_interval_ns = exemplarInterval
                 configure(opened.pointee.obj)
             }
         case .tls:
@@ -111,11 +115,12 @@ public final class LibraryCallTracer {
                 opened.pointee.rodata.pointee.unwind_features = features
                 opened.pointee.rodata.pointee.filter_by_pid = filter
                 opened.pointee.rodata.pointee.span_salt = spanSalt()
+                opened.pointee.rodata.pointee.exemplar_interval_ns = exemplarInterval
                 configure(opened.pointee.obj)
             }
         }
         try object.attach([btfExit, rawExit])
-        reader = try EventRecordReader(mapFD: object.mapFD("event_records"))
+        reader = try RingBufferReader(mapFD: object.mapFD("event_records"), name: "event ring buffer", decode: EventRecord.init)
         loaded = object
     }
 

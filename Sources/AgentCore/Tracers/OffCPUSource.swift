@@ -53,6 +53,9 @@ public final class OffCPUSource {
         self.skeleton = skeleton
     }
 
+    /// The programs in the kernel, by name.
+    func programs() -> [(name: String, fd: Int32)] { skeleton.map { loadedPrograms($0.object) } ?? [] }
+
     public func stop() {
         skeleton = nil
     }

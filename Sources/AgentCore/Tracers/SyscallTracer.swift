@@ -31,6 +31,9 @@ public final class SyscallTracer {
             rodata.pointee.filter_by_pid = context.maps.filterByPID
             rodata.pointee.span_salt = spanSalt()
             rodata.pointee.per_process = processEntries > 0
+            rodata.pointee.unwinder = context.unwinderKind
+            rodata.pointee.unwind_features = context.unwindFeatures
+            rodata.pointee.exemplar_interval_ns = context.exemplarIntervalNanoseconds
         }
         try skeleton.attach(variant == .tpBTF ? btf : raw)
         self.skeleton = skeleton
@@ -40,6 +43,9 @@ public final class SyscallTracer {
     public func stop() {
         skeleton = nil
     }
+
+    /// The programs in the kernel, by name.
+    func programs() -> [(name: String, fd: Int32)] { skeleton.map { loadedPrograms($0.object) } ?? [] }
 
     /// Takes the per-process counts gathered since the last call (empty unless
     /// started with `processEntries`).
@@ -101,6 +107,8 @@ public struct LatencyExemplar: Sendable, Equatable {
     public var durationNanoseconds: UInt64
     /// CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns) at the event's end.
     public var endMonotonicNanoseconds: UInt64
+    /// The event's process, once the agent holds the span (`ExemplarGate`).
+    public var pid: Int32?
 
     /// The BPF side's record; nil for a bucket that never had an event with a span.
     init?(_ e: latency_exemplar) {
@@ -108,7 +116,7 @@ public struct LatencyExemplar: Sendable, Equatable {
         self.init(spanID: e.span_id, durationNanoseconds: e.duration_ns, endMonotonicNanoseconds: e.end_ns)
     }
 
-    init(spanID: UInt64, durationNanoseconds: UInt64, endMonotonicNanoseconds: UInt64) {
+    public init(spanID: UInt64, durationNanoseconds: UInt64, endMonotonicNanoseconds: UInt64) {
         self.spanID = spanID
         self.durationNanoseconds = durationNanoseconds
         self.endMonotonicNanoseconds = endMonotonicNanoseconds

@@ -3,12 +3,12 @@ import CBPF
 /// The table unwinder's counters (`unwind_stats`, `enum unwind_stat` per
 /// `enum unwind_source`), summed over CPUs, with the names /metrics uses.
 public struct UnwindCounters: Sendable, Equatable {
-    /// (source, counter name) → value; sources "cpu", "offcpu", "call_site".
+    /// (source, counter name) → value; sources "cpu", "offcpu", "call_site", "event".
     public var values: [String: [String: UInt64]] = [:]
 
     public init() {}
 
-    static let sources = ["cpu", "offcpu", "call_site"]
+    static let sources = ["cpu", "offcpu", "call_site", "event"]
     /// Names of `enum unwind_stat`, in order.
     static let names = [
         "stacks", "no_process", "no_user_regs", "reached_stop", "null_end", "depth_limit", "read_fault", "bad_rule",
