@@ -122,7 +122,7 @@ final class DaemonTests: AgentTestCase {
             XCTAssertNotNil(DaemonProcess.metric(name, in: plainText), name)
         }
         XCTAssertGreaterThan(DaemonProcess.metric("profiler_agent_resident_memory_bytes", in: plainText) ?? 0, 1_000_000)
-        XCTAssertTrue(plainText.contains("profiler_agent_bpf_program_runs_total{program=\"profile_sample\"}"))
+        XCTAssertTrue(plainText.contains("profiler_agent_bpf_program_runs_total{tracer=\"cpu\",program=\"profile_sample\"}"))
 
         let promtool = try XCTUnwrap(TestEnvironment.which("promtool"), "promtool missing: apt-get install prometheus")
         let check = try Command.run(promtool, ["check", "metrics"], input: plain.body)

@@ -66,6 +66,8 @@ final class LibraryCallTracerTests: AgentTestCase {
         XCTAssertEqual(traces.status, 0, traces.stderr)
         XCTAssertTrue(traces.output.contains("getaddrinfo") && traces.output.contains("resolve_slowly"), traces.output)
 
+        try checkSpanPage(agent, span: span)
+
         let events = try agent.get("/events?type=dns&limit=100")
         XCTAssertEqual(events.status, 200)
         let list = try XCTUnwrap(try JSONSerialization.jsonObject(with: events.body) as? [[String: Any]])
@@ -78,6 +80,31 @@ final class LibraryCallTracerTests: AgentTestCase {
         XCTAssertTrue(failed.allSatisfy { $0["result"] as? String == "error" })
         XCTAssertEqual(try agent.get("/events?type=tls").status, 400)
         XCTAssertEqual(try agent.get("/events?type=dns&limit=0").status, 400)
+    }
+
+    /// The span flamegraph of a DNS exemplar, as a user opens it from Grafana: it says what the event
+    /// was and draws its stacks in Chromium. With UPDATE_DOCS=1 its screenshot becomes docs/span-flamegraph.png.
+    func checkSpanPage(_ agent: DaemonProcess, span: String) throws {
+        let page = try agent.get("/flamegraph?span_id=\(span)")
+        XCTAssertEqual(page.status, 200, String(decoding: page.body, as: UTF8.self))
+        let file = scratch.appendingPathComponent("span-flamegraph.html")
+        try page.body.write(to: file)
+        let dom = try HeadlessChromium.renderedDOM(file, in: scratch)
+        let body = try HeadlessChromium.bodyAttributes(dom)
+        XCTAssertNil(body["data-error"], "the page threw: \(body["data-error"] ?? "")")
+        XCTAssertGreaterThan(Int(body["data-rendered"] ?? "") ?? 0, 3, "nothing drawn")
+        for row in ["<dt>tracer</dt><dd>dns</dd>", "<dt>event</dt><dd>DNS lookup of slow-", "<dt>DNS host</dt><dd>slow-", "<dt>span_id</dt><dd>\(span)</dd>"] {
+            XCTAssertTrue(dom.contains(row), "the page says \(row): \(dom.prefix(3000))")
+        }
+        XCTAssertTrue(dom.contains("resolve_slowly"), "the lookup's caller is drawn")
+        XCTAssertTrue(dom.contains("view=offcpu") || dom.contains("view=events"), "links to the span's other profile types")
+        let census = HeadlessChromium.colourCensus(try HeadlessChromium.screenshot(file, in: scratch))
+        XCTAssertGreaterThan(census.warmShare, 0.01, "the screenshot looks blank: \(census)")
+        if ProcessInfo.processInfo.environment["UPDATE_DOCS"] == "1" {
+            let target = TestEnvironment.packageRoot.appendingPathComponent("docs/span-flamegraph.png")
+            try? FileManager.default.removeItem(at: target)
+            try FileManager.default.copyItem(at: scratch.appendingPathComponent("span-flamegraph.png"), to: target)
+        }
     }
 
     func testTLSOperationsAndBytesMatchWhatWasSent() throws {
@@ -131,8 +158,15 @@ final class LibraryCallTracerTests: AgentTestCase {
         XCTAssertLessThanOrEqual(read, Double(payload.count + 4096))
         XCTAssertGreaterThanOrEqual(value("profiler_tls_operation_duration_seconds_count{op=\"handshake\"}", in: metrics) - handshakesBefore, 1)
         XCTAssertGreaterThanOrEqual(value("profiler_tls_operation_duration_seconds_count{op=\"write\"}", in: metrics), 1)
-        let exposition = try agent.getText("/metrics", accept: "application/openmetrics-text; version=1.0.0")
-        XCTAssertTrue(TracerTests.lines("profiler_tls_operation_duration_seconds_bucket", in: exposition).contains { !$0.exemplar.isEmpty })
+        // An exemplar is exported once the agent holds its span's stacks: by the next drain (1 s).
+        var exposition = ""
+        for _ in 0..<50 {
+            exposition = try agent.getText("/metrics", accept: "application/openmetrics-text; version=1.0.0")
+            if TracerTests.lines("profiler_tls_operation_duration_seconds_bucket", in: exposition).contains(where: { !$0.exemplar.isEmpty }) { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        XCTAssertTrue(TracerTests.lines("profiler_tls_operation_duration_seconds_bucket", in: exposition).contains { !$0.exemplar.isEmpty },
+                      exposition)
         let promtool = try XCTUnwrap(TestEnvironment.which("promtool"))
         let check = try Command.run(promtool, ["check", "metrics"], input: Data(try agent.getText("/metrics").utf8))
         XCTAssertEqual(check.status, 0, check.output + check.stderr)
@@ -145,7 +179,14 @@ final class LibraryCallTracerTests: AgentTestCase {
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        with socket.create_connection(("127.0.0.1", int(sys.argv[1]))) as raw:
+        import time
+        for attempt in range(50):  # s_server listens a moment after it mapped libssl
+            try:
+                raw = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.1)
+        with raw:
             with context.wrap_socket(raw, server_hostname="localhost") as tls:
                 tls.sendall(data)
                 tls.unwrap()

@@ -126,6 +126,21 @@ final class FlameTreeTests: XCTestCase {
         XCTAssertEqual(FlamegraphPage.percent(1, of: 2000), "0.05%")
         XCTAssertEqual(FlamegraphPage.percent(5, of: 0), "0.00%")
     }
+
+    func testUnitsFormatTheirValues() {
+        XCTAssertEqual(FlameUnit.samples.format(1234), "1,234 samples")
+        XCTAssertEqual(FlameUnit.events.format(1), "1 event")
+        XCTAssertEqual(FlameUnit.events.format(2), "2 events")
+        XCTAssertEqual(FlameUnit.nanoseconds.format(123_456_789), "123 ms")
+        XCTAssertEqual(FlameUnit.nanoseconds.format(12_345_678), "12.35 ms")
+        XCTAssertEqual(FlameUnit.nanoseconds.format(1_000_000), "1.00 ms")
+        XCTAssertEqual(FlameUnit.nanoseconds.format(45_600), "0.046 ms")
+        XCTAssertEqual(FlameUnit.nanoseconds.format(1_234_567_890_123), "1,234,568 ms")
+        // The page says what its numbers are.
+        let page = FlamegraphPage.html(title: "t", stacks: [FlameStack(frames: ["main", "read"], count: 2_500_000)], unit: .nanoseconds)
+        XCTAssertTrue(page.contains("data-unit=\"nanoseconds\""))
+        XCTAssertTrue(page.contains("2.50 ms"), "the summary in milliseconds")
+    }
 }
 
 final class FlamegraphPageTests: XCTestCase {

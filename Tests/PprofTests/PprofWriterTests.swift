@@ -67,6 +67,58 @@ final class PprofWriterTests: XCTestCase {
         XCTAssertTrue(result.output.contains("5 total") || result.output.contains("of 5"), result.output)
     }
 
+    /// One span's profile: CPU samples, off-CPU time and the event's own stack,
+    /// each in its own sample type; go tool pprof reads each type's total.
+    func mixedProfile(cpu: Bool = true) -> CPUProfile {
+        let shared = [frame("leaf", 0x400100), frame("main", 0x400300)]
+        var offCPU = StackSample(frames: [frame("schedule", 0xffffffff81000020, kernel: true)] + shared, count: 7_000_000, pid: 10, tid: 11,
+                                 comm: "app", spanID: 0xabc)
+        offCPU.kind = .offCPU
+        var event = StackSample(frames: [frame("resolve", 0x400200)] + shared, count: 1, pid: 10, tid: 11, comm: "app", spanID: 0xabc)
+        event.kind = .event
+        let onCPU = StackSample(frames: shared, count: 3, pid: 10, tid: 11, comm: "app", spanID: 0xabc)
+        return CPUProfile(samples: (cpu ? [onCPU] : []) + [offCPU, event], startNanos: 1_700_000_000_000_000_000, durationNanos: 1_000_000_000,
+                          frequency: 97, kind: .mixed)
+    }
+
+    func testMixedProfileKeepsEachKindInItsOwnType() throws {
+        let message = PprofWriter().message(for: mixedProfile())
+        let strings = message.stringTable
+        XCTAssertEqual(message.sampleType.map { "\(strings[Int($0.type)])/\(strings[Int($0.unit)])" },
+                       ["samples/count", "cpu/nanoseconds", "offcpu/nanoseconds", "events/count"])
+        XCTAssertEqual(message.sample.map(\.value), [[3, 3 * (1_000_000_000 / 97), 0, 0], [0, 0, 7_000_000, 0], [0, 0, 0, 1]])
+        XCTAssertEqual(strings[Int(message.defaultSampleType)], "cpu")
+        // Without CPU samples the profile opens on its off-CPU time, without both on its events.
+        let blocked = PprofWriter().message(for: mixedProfile(cpu: false))
+        XCTAssertEqual(blocked.stringTable[Int(blocked.defaultSampleType)], "offcpu")
+        var eventOnly = mixedProfile(cpu: false)
+        eventOnly.samples.removeFirst()
+        let events = PprofWriter().message(for: eventOnly)
+        XCTAssertEqual(events.stringTable[Int(events.defaultSampleType)], "events")
+        // Read back, each sample keeps its kind and its own count.
+        let read = PprofReader.cpuProfile(try PprofReader.decode(try PprofWriter().encode(mixedProfile())))
+        XCTAssertEqual(read.kind, .mixed)
+        XCTAssertEqual(read.samples.map(\.kind), [.cpu, .offCPU, .event])
+        XCTAssertEqual(read.samples.map(\.count), [3, 7_000_000, 1])
+        XCTAssertEqual(Set(read.samples.map(\.spanID)), [0xabc])
+    }
+
+    func testGoToolPprofReadsEveryTypeOfAMixedProfile() throws {
+        guard let go = TestEnvironment.which("go") else { throw ReferenceToolMissing(name: "go") }
+        let directory = TestEnvironment.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("span.pb.gz")
+        try PprofWriter().encode(mixedProfile()).write(to: file)
+        for (index, expected, leaf) in [("samples", "3 total", "leaf"), ("offcpu", "7ms total", "schedule"), ("events", "1 total", "resolve")] {
+            let result = try Command.run(go, ["tool", "pprof", "-top", "-sample_index=\(index)", file.path])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            XCTAssertTrue(result.output.contains(expected), "\(index): \(result.output)")
+            let lines = result.output.split(separator: "\n")
+            let rows = lines.drop { !$0.contains("flat%") }.dropFirst()
+            XCTAssertEqual(rows.first.map { $0.hasSuffix(" " + leaf) }, true, "\(index): the flattest leaf is \(leaf): \(rows)\n\(result.output)")
+        }
+    }
+
     func testFoldedFormat() {
         let folded = FoldedWriter().encode(sampleProfile())
         XCTAssertEqual(folded, "app;main;middle;leaf 2\napp;main;middle;leaf;vfs_read_[k] 3\n")
