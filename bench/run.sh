@@ -226,12 +226,12 @@ for rep in $(seq "$REPS"); do
     # The agent's own kernel BPF stats of its sampling program (each run = one sample on one CPU),
     # and the part of it spent in the table walk (bpf_ktime around it, unwind_stats).
     walk='profiler_agent_unwind_walk_seconds_total{source="cpu"}'
-    ns0=$(stats metric $PORT 'profiler_agent_bpf_program_run_seconds_total{program="profile_sample"}')
-    n0=$(stats metric $PORT 'profiler_agent_bpf_program_runs_total{program="profile_sample"}')
+    ns0=$(stats metric $PORT 'profiler_agent_bpf_program_run_seconds_total{tracer="cpu",program="profile_sample"}')
+    n0=$(stats metric $PORT 'profiler_agent_bpf_program_runs_total{tracer="cpu",program="profile_sample"}')
     w0=$(stats metric $PORT "$walk" 2>/dev/null || echo 0)
     sleep "$PROFILE_SECONDS"
-    ns1=$(stats metric $PORT 'profiler_agent_bpf_program_run_seconds_total{program="profile_sample"}')
-    n1=$(stats metric $PORT 'profiler_agent_bpf_program_runs_total{program="profile_sample"}')
+    ns1=$(stats metric $PORT 'profiler_agent_bpf_program_run_seconds_total{tracer="cpu",program="profile_sample"}')
+    n1=$(stats metric $PORT 'profiler_agent_bpf_program_runs_total{tracer="cpu",program="profile_sample"}')
     w1=$(stats metric $PORT "$walk" 2>/dev/null || echo 0)
     kill -TERM $agent; wait $agent || true
     kill $loops; wait $loops 2>/dev/null || true
