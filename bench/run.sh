@@ -98,10 +98,12 @@ if run_section syscall; then
 # 2. Syscall tracer cost: 10M getppid calls.
 declare -A LOOP SLOW
 for rep in $(seq "$REPS"); do
-  for tool in none agent syscount; do
+  for tool in none agent agent_no_stacks syscount; do
     pid=
     case $tool in
       agent) "$AGENT" run --listen 127.0.0.1:0 --tracers syscall >"$WORK/agent.log" 2>&1 & pid=$! ;;
+      # Event stacks (exemplars' own stacks) off: what their capture costs at the default throttle.
+      agent_no_stacks) "$AGENT" run --listen 127.0.0.1:0 --tracers syscall --exemplar-interval 0 >"$WORK/agent.log" 2>&1 & pid=$! ;;
       syscount) syscount -L >"$WORK/syscount.log" 2>&1 & pid=$! ;;
     esac
     [ -n "$pid" ] && sleep 3
@@ -110,11 +112,12 @@ for rep in $(seq "$REPS"); do
   done
 done
 base=$(median "${LOOP[none]}")
-for tool in agent syscount; do
+for tool in agent agent_no_stacks syscount; do
   slow=""; for t in ${LOOP[$tool]}; do slow+="$(ratio "$t" "$base") "; done
   SLOW[$tool]=$(median "$slow")
   report "syscall.slowdown.$tool $(stats mmm $slow) (10M getppid, time with / without)"
 done
+report "syscall.event_stacks_cost $(ratio "${SLOW[agent]}" "${SLOW[agent_no_stacks]}") (slowdown with event stacks / without, --exemplar-interval 1 vs 0; goal <= 1.05: $(python3 -c "print('met' if ${SLOW[agent]} <= 1.05 * ${SLOW[agent_no_stacks]} else 'MISSED')"))"
 report "syscall.agent_vs_syscount $(ratio "${SLOW[agent]}" "${SLOW[syscount]}") (goal: agent slowdown <= syscount's: $(python3 -c "print('met' if ${SLOW[agent]} <= ${SLOW[syscount]} else 'MISSED')"))"
 
 fi
