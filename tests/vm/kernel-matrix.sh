@@ -95,7 +95,7 @@ build_initramfs() {
   local dir="$1" release="$2" out="$3" results="$4"
   local moddir="$dir/lib/modules/$release" work
   work="$(mktemp -d)"
-  mkdir -p "$work"/{bin,dev,proc,sys,newroot,modules}
+  mkdir -p "$work"/{bin,dev,proc,sys,newroot,modules,keep}
   cp "$BUSYBOX" "$work/bin/busybox"
   local order=() seen=" "
   add_module() {  # NAME: its dependencies first, then itself
@@ -125,6 +125,7 @@ build_initramfs() {
   {
     echo "MODULES='${order[*]}'"
     echo "RESULTS='$results'"
+    echo "REPO='$ROOT'"
     printf 'SUITE=%q\n' "/usr/bin/python3 $ROOT/tests/vm/matrix.py suite --results $results --agent $AGENT --fixtures $FIXTURES --repo $ROOT --full $FULL --guest"
   } >"$work/config"
   (cd "$work" && find . | "$BUSYBOX" cpio -o -H newc 2>/dev/null | gzip -1) >"$out"
