@@ -23,8 +23,8 @@ public final class ContinuousProfiler: @unchecked Sendable {
     private let context: BPFLoadContext
     private let source: any StackSource
     private let tracers: EventTracers
-    /// The stacks tracers take for events that become exemplars (sampling thread only).
-    /// The shared `event_stacks` ring buffer (every tracer writes it).
+    /// The stacks tracers take for events that become exemplars, from the `event_stacks`
+    /// ring buffer every tracer writes (sampling thread only).
     private let eventStacks: RingBufferReader<EventStack>
     /// Keeps the kernel's per-program run counters on while the profiler lives.
     private let runStatistics = BPFRunStatistics()

@@ -9,11 +9,6 @@ struct LatencyMetrics {
     /// Lets out only exemplars whose span the agent holds (nil: every BPF exemplar, for unit tests).
     var gate: ExemplarGate? = nil
 
-    init(topSyscalls: Int, gate: ExemplarGate? = nil) {
-        self.topSyscalls = topSyscalls
-        self.gate = gate
-    }
-
     /// The syscall numbers with their own series: the `topSyscalls` busiest.
     func namedSyscalls(_ snapshot: SyscallLatencySnapshot) -> Set<Int> {
         Set(snapshot.series.sorted { $0.count > $1.count }.prefix(topSyscalls).map(\.number))
