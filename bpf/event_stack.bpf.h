@@ -17,8 +17,9 @@
 /* A bucket takes a new exemplar (and its stacks) at most this often; 0: no
  * stacks are taken and every event with a span is its bucket's exemplar. */
 const volatile __u64 exemplar_interval_ns = 1000000000ULL;
-/* Event stacks each CPU may send per second (all tracers together). */
-const volatile __u32 event_stack_rate_per_cpu = 64;
+/* Event stacks each CPU may send per second, per tracer (each kind has its own
+ * budget: a busy tracer's many buckets must not starve a rare DNS lookup's). */
+const volatile __u32 event_stack_rate_per_cpu = 32;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -34,7 +35,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, EVENT_STACK_KINDS);
 	__type(key, __u32);
 	__type(value, struct rate_budget);
 } event_stack_budget SEC(".maps");
@@ -55,7 +56,7 @@ static __always_inline bool send_event_stack(void *ctx, const struct unwind_regs
 					     __u64 span_id, __u64 start_ns, __u64 duration, __u32 kind, __u32 detail, __u32 detail2)
 {
 	__u64 now = bpf_ktime_get_ns();
-	if (!take_rate_budget(&event_stack_budget, event_stack_rate_per_cpu, now)) {
+	if (!take_rate_budget_slot(&event_stack_budget, kind < EVENT_STACK_KINDS ? kind : 0, event_stack_rate_per_cpu, now)) {
 		stat_inc(&event_stack_stats, EVENT_STACK_STAT_RATE);
 		return false;
 	}

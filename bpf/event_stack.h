@@ -10,11 +10,13 @@
 
 /* Kernel frames kept (the block I/O issue path is ~20 deep). */
 #define EVENT_STACK_KERNEL_DEPTH 48
-/* Default ring buffer size: 256 KiB holds ~190 records between two drains. */
-#define EVENT_STACK_DEFAULT_RING (256u * 1024)
+/* Default ring buffer size: 512 KiB holds ~380 records between two drains. */
+#define EVENT_STACK_DEFAULT_RING (512u * 1024)
 
 /* What the event was (struct event_stack_record.kind): enum span_kind, plus block I/O. */
 #define EVENT_STACK_BLOCK_IO 4
+/* Kinds with their own rate budget (slots of event_stack_budget, by kind). */
+#define EVENT_STACK_KINDS 5
 
 /* How the user frames were found. */
 enum event_stack_user {

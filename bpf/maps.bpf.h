@@ -50,10 +50,10 @@ struct rate_budget {
 };
 
 /* Whether one more event fits this CPU's allowance for the current second. */
-static __always_inline bool take_rate_budget(void *map, __u32 limit, __u64 now)
+/* Takes one of `limit` per second from slot `slot` of a per-CPU budget map. */
+static __always_inline bool take_rate_budget_slot(void *map, __u32 slot, __u32 limit, __u64 now)
 {
-	__u32 zero = 0;
-	struct rate_budget *budget = bpf_map_lookup_elem(map, &zero);
+	struct rate_budget *budget = bpf_map_lookup_elem(map, &slot);
 	if (!budget)
 		return false;
 	__u64 second = now / 1000000000ULL;
@@ -65,6 +65,11 @@ static __always_inline bool take_rate_budget(void *map, __u32 limit, __u64 now)
 		return false;
 	budget->used++;
 	return true;
+}
+
+static __always_inline bool take_rate_budget(void *map, __u32 limit, __u64 now)
+{
+	return take_rate_budget_slot(map, 0, limit, now);
 }
 
 #endif /* MAPS_BPF_H */

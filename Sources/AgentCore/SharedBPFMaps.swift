@@ -40,7 +40,7 @@ public final class SharedBPFMaps: @unchecked Sendable {
             Definition(name: "event_stacks", type: BPF_MAP_TYPE_RINGBUF, value: 0, entries: EVENT_STACK_DEFAULT_RING, key: 0),
             Definition(name: "event_stack_stats", type: BPF_MAP_TYPE_PERCPU_ARRAY, value: MemoryLayout<UInt64>.size,
                        entries: UInt32(EVENT_STACK_STAT_COUNT.rawValue)),
-            Definition(name: "event_stack_budget", type: BPF_MAP_TYPE_PERCPU_ARRAY, value: Self.rateBudgetBytes, entries: 1),
+            Definition(name: "event_stack_budget", type: BPF_MAP_TYPE_PERCPU_ARRAY, value: Self.rateBudgetBytes, entries: UInt32(EVENT_STACK_KINDS)),
         ]
         if unwindTables {
             definitions += [
