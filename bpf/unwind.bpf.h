@@ -60,6 +60,7 @@
 
 #include <bpf/bpf_core_read.h>
 #include "unwind.h"
+#include "python.h"
 
 /* Set by the agent before load: enum unwinder_kind, and the kernel's enum
  * unwind_kernel_feature bits (the branches for the others are dead code the
@@ -159,6 +160,17 @@ struct unwind_walk {
 	 * in the same abstract state and are pruned (with lo/hi in registers each
 	 * step's outcome is a distinct state: 2^22 paths, "BPF program is too large"). */
 	__u32 lo, hi;
+	/* python.bpf.h: a thread state and a frame as read (before `stack`, so
+	 * that any index the verifier allows stays inside this value). */
+	__u64 py_tstate[PYTHON_TSTATE_BYTES / 8];
+	__u64 py_frame[PYTHON_FRAME_BYTES / 8];
+	struct python_process py_proc; /* the process's entry, copied once per walk */
+	__u64 py_next;     /* thread search: the next thread state to look at */
+	__u64 py_current;  /* frame walk: the next frame to read */
+	__u32 py_ns_tid;   /* the thread's id in its pid namespace */
+	__u32 py_frames;   /* Python frames recorded in this walk */
+	__u32 py_new_group; /* the next frame recorded starts an outer activation */
+	__u32 py_reserved;
 	struct unwind_stack stack;
 	/* Kept from walk to walk (not reset): see the header comment. */
 	struct unwind_cached_rule cache[UNWIND_RULE_CACHE_SLOTS];
@@ -649,6 +661,8 @@ __noinline int unwind_frame_step(__u32 src, __u32 max_depth)
 	return unwind_frame(st, max_depth);
 }
 
+#include "python.bpf.h"
+
 /* Walks the current task's user stack from `regs` (at most max_depth <=
  * UNWIND_MAX_DEPTH frames) into this CPU's scratch slot of `src`. NULL when
  * the process is not described (the caller then uses the kernel's
@@ -688,6 +702,7 @@ static __always_inline struct unwind_walk *unwind_user_stack(const struct unwind
 		if (unwind_frame_step(src, max_depth))
 			break;
 	unwind_stat_add(src, UNWIND_STAT_WALK_NS, bpf_ktime_get_ns() - start);
+	python_walk(st, src);
 	unwind_stat_add(src, UNWIND_STAT_FRAMES_TABLE, st->table_frames);
 	unwind_stat_add(src, UNWIND_STAT_RULE_CACHE_HITS, st->cache_hits);
 	return st;

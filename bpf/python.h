@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* CPython frames in user stacks: the layout shared by the BPF side
+ * (python.bpf.h) and the agent (through Sources/CBPF).
+ *
+ * The agent writes one struct python_process per CPython process it has
+ * checked (Sources/AgentCore/Interpreters): absolute addresses of its main
+ * interpreter and of that interpreter's thread list, and the offsets of the
+ * few fields the walk reads, for the process's CPython version. A process is
+ * only listed once the agent has checked those offsets against its live
+ * memory; an unlisted process is unwound natively, never mis-named.
+ *
+ * After the native walk (unwind.bpf.h), the thread's Python frames are
+ * appended to the same struct unwind_stack, innermost first, two words each:
+ *   word 0: PYTHON_FRAME_TAG | flags | code object address (< 2^47)
+ *   word 1: instruction offset (code units) << 32 | fingerprint (32 bits)
+ * Native frames never have PYTHON_FRAME_TAG (bit 62) set. The agent puts each
+ * entry-delimited group of Python frames in place of the
+ * _PyEval_EvalFrameDefault activation that ran it.
+ */
+#ifndef PYTHON_H
+#define PYTHON_H
+
+#define PYTHON_FRAME_TAG (1ULL << 62)
+/* The first (innermost) Python frame of the next outer _PyEval_EvalFrameDefault
+ * activation: the frames before it (up to the previous such frame, or the
+ * first Python frame) ran in one activation. */
+#define PYTHON_FRAME_NEW_GROUP (1ULL << 56)
+#define PYTHON_FRAME_ADDRESS_MASK 0x00007fffffffffffULL
+/* word 1's offset when the instruction pointer was not inside the code. */
+#define PYTHON_OFFSET_UNKNOWN 0xffffffffu
+
+/* Frames per stack (each takes two of the stack's UNWIND_MAX_DEPTH words). */
+#define PYTHON_MAX_FRAMES 48
+/* Thread states searched in a process's list when a thread's is not cached. */
+#define PYTHON_MAX_THREADS 64
+/* Bytes read from a thread state (every offset read must be below). */
+#define PYTHON_TSTATE_BYTES 176
+/* Bytes read from an interpreter frame (every offset read must be below). */
+#define PYTHON_FRAME_BYTES 72
+
+/* How a frame says where its _PyEval_EvalFrameDefault activation began. */
+enum python_marker_kind {
+	PYTHON_MARKER_IS_ENTRY = 0,    /* 3.11: a bool `is_entry` on the activation's first frame */
+	PYTHON_MARKER_OWNER_SHIM = 1,  /* 3.12+: a shim frame (owner == FRAME_OWNED_BY_CSTACK) below it */
+};
+#define PYTHON_OWNER_CSTACK 3
+
+/* One checked CPython process (value of python_processes, key: pid). */
+struct python_process {
+	__u64 interp;       /* its main PyInterpreterState */
+	__u64 threads_head; /* address of interp->threads.head */
+	__u32 version;      /* major << 8 | minor, e.g. 0x030b */
+	__u16 tstate_next;
+	__u16 tstate_interp;
+	__u16 tstate_native_thread_id;
+	__u16 tstate_frame;        /* 3.11/3.12: tstate->cframe; 3.13: tstate->current_frame */
+	__s16 cframe_current_frame; /* offset of current_frame in the cframe; -1: tstate_frame is the frame */
+	__u16 frame_code;
+	__u16 frame_previous;
+	__u16 frame_instr;
+	__u16 frame_marker;  /* is_entry (3.11) or owner (3.12+) byte */
+	__u8 marker_kind;    /* enum python_marker_kind */
+	__u8 reserved0;
+	__u16 code_fingerprint; /* co_firstlineno: 8 bytes read there make the fingerprint */
+	__u16 code_bytecode;    /* PyCode_Type.tp_basicsize: the first instruction */
+	__u32 reserved1;
+};
+
+/* Counters of python_stats (per CPU). */
+enum python_stat {
+	PYTHON_STAT_STACKS = 0,        /* stacks of listed processes walked */
+	PYTHON_STAT_NO_THREAD_STATE,   /* thread has no thread state (not a Python thread, or past PYTHON_MAX_THREADS) */
+	PYTHON_STAT_THREAD_CACHE_HITS, /* thread state found through python_threads */
+	PYTHON_STAT_IDLE,              /* thread state without a current frame */
+	PYTHON_STAT_FRAMES,            /* Python frames recorded */
+	PYTHON_STAT_READ_FAULT,        /* walk ended on a failed user-memory read */
+	PYTHON_STAT_TRUNCATED,         /* walk ended for lack of room (PYTHON_MAX_FRAMES or the stack's words) */
+	PYTHON_STAT_WALK_NS,           /* nanoseconds in Python walks */
+	PYTHON_STAT_COUNT,
+};
+
+#define PYTHON_DEFAULT_PROCESSES 4096
+#define PYTHON_DEFAULT_THREADS 16384
+
+#endif /* PYTHON_H */
