@@ -16,6 +16,8 @@ public final class Symbolizer: Sendable {
 
     public let options: Options
     public let binaries: BinaryCache
+    /// Names of Python frames (code objects read from the processes).
+    public let python = CPythonNames()
     private let kernel = Locked<Result<KallsymsTable, SymbolizerError>?>(nil)
     /// The last maps read of each process, so samples taken just before a
     /// process exited still symbolise (its binaries are in `binaries`).
@@ -91,6 +93,7 @@ public final class ProcessSymbols {
     private let maps: ProcessMaps
     private let symbolizer: Symbolizer
     private var resolved: [UInt64: Result<LoadedBinary, ELFError>] = [:]
+    private var pythonRuntime: (runtime: CPythonRuntime, memory: ProcessMemory)??
 
     init(pid: Int32, symbolizer: Symbolizer) {
         self.pid = pid
@@ -134,6 +137,26 @@ public final class ProcessSymbols {
         }
         return Frame(function: function.name, systemName: function.systemName, address: address,
                      mapping: binaryMapping(mapping, buildID: binary.buildID))
+    }
+
+    /// The frame of a Python function BPF found running: `code` is the code
+    /// object's address, `offset` the instruction (code units), `fingerprint`
+    /// what BPF read at its `co_firstlineno`.
+    public func pythonFrame(code: UInt64, offset: UInt32, fingerprint: UInt32) -> Frame {
+        if pythonRuntime == nil {
+            pythonRuntime = .some(ProcessMemory(pid: pid, procRoot: symbolizer.options.procRoot).flatMap { memory in
+                guard case .success(let runtime) = CPythonRuntime.find(in: maps, memory: memory, symbols: symbolizer.python.symbols,
+                                                                       procRoot: symbolizer.options.procRoot) else { return nil }
+                return (runtime, memory)
+            })
+        }
+        guard let (runtime, memory) = pythonRuntime ?? nil,
+              let found = symbolizer.python.code(pid: pid, address: code, fingerprint: fingerprint, runtime: runtime, memory: memory) else {
+            let name = unavailable == nil ? "[python code 0x\(String(code, radix: 16))]" : "[exited python process]"
+            return Frame(function: name, systemName: name, address: code, mapping: nil, kind: .python)
+        }
+        return Frame(function: found.qualifiedName, systemName: found.qualifiedName, address: code, mapping: nil, kind: .python,
+                     file: found.filename, line: found.line(atCodeUnit: offset), startLine: found.firstLine)
     }
 
     private func resolve(_ mapping: MemoryMapping) -> Result<LoadedBinary, ELFError> {
