@@ -170,6 +170,7 @@ public final class PerfEventStackSource: StackSource {
         status.filesOverBudget = s.filesOverBudget
         status.filesEvicted = s.filesEvicted
         status.buildSeconds = Double(s.buildNanoseconds) / 1e9
+        (status.python, status.interpreterProcesses) = tables.withLock { ($0.python.counters(), $0.python.counts) }
         if let r = requests?.statistics {
             status.requests = Dictionary(uniqueKeysWithValues: zip(UnwindRequestReader.reasons, r.requests))
             status.requestsAnswered = r.answered

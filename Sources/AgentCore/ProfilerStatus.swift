@@ -37,6 +37,8 @@ public struct ProfilerStatus: Sendable {
     public var statistics = SamplingStatistics()
     public var programs: [BPFProgramStatistics] = []
     public var symbolCache = BinaryCache.Statistics()
+    /// Names of Python frames: cache hits, misses, code objects unreadable.
+    public var pythonNames = CPythonNames.Statistics()
     public var samplesFiltered: UInt64 = 0
     /// Event-stack records the agent could not decode.
     public var eventStacksMalformed: UInt64 = 0

@@ -59,6 +59,13 @@ public final class SharedBPFMaps: @unchecked Sendable {
                 Definition(name: "unwind_requests", type: BPF_MAP_TYPE_RINGBUF, value: 0, entries: UNWIND_DEFAULT_REQUEST_RING, key: 0),
                 Definition(name: "unwind_requested", type: BPF_MAP_TYPE_LRU_HASH, value: MemoryLayout<UInt64>.size,
                            entries: UInt32(UNWIND_DEFAULT_REQUESTED)),
+                // CPython frames (bpf/python.bpf.h): checked processes, each thread's thread state, counters.
+                Definition(name: "python_processes", type: BPF_MAP_TYPE_HASH, value: MemoryLayout<python_process>.size,
+                           entries: UInt32(PYTHON_DEFAULT_PROCESSES)),
+                Definition(name: "python_threads", type: BPF_MAP_TYPE_LRU_HASH, value: MemoryLayout<UInt64>.size,
+                           entries: UInt32(PYTHON_DEFAULT_THREADS)),
+                Definition(name: "python_stats", type: BPF_MAP_TYPE_PERCPU_ARRAY, value: MemoryLayout<UInt64>.size,
+                           entries: UInt32(PYTHON_STAT_COUNT.rawValue)),
             ]
         }
         for map in definitions {

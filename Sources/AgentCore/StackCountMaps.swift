@@ -127,13 +127,27 @@ struct StackCountMaps {
     /// restored from a signal frame) and return addresses, looked up at − 1 —
     /// except the one into the signal trampoline (the frame before a restored pc):
     /// the kernel made it point at `__restore_rt` itself, not after a call.
+    /// Then the Python frames (`bpf/python.h`), two words each, innermost first;
+    /// an unpaired last word (a record cut short) is dropped.
     static func unwoundFrames(_ addresses: [UInt64]) -> [RawFrame] {
-        addresses.indices.map { index in
+        let native = addresses.firstIndex { $0 & PYTHON_FRAME_TAG != 0 && $0 & UNWIND_FRAME_EXACT == 0 } ?? addresses.count
+        var frames: [RawFrame] = (0..<native).map { index in
             let frame = addresses[index]
             let exact = frame & UNWIND_FRAME_EXACT != 0
-            let beforeRestored = index + 1 < addresses.count && addresses[index + 1] & UNWIND_FRAME_EXACT != 0
+            let beforeRestored = index + 1 < native && addresses[index + 1] & UNWIND_FRAME_EXACT != 0
             return RawFrame.native(frame & ~UNWIND_FRAME_EXACT, returnAddress: !exact && !beforeRestored)
         }
+        var index = native
+        while index + 1 < addresses.count {
+            let word = addresses[index], detail = addresses[index + 1]
+            index += 2
+            guard word & PYTHON_FRAME_TAG != 0 else { break }
+            frames.append(.interpreter(InterpreterFrame(runtime: InterpreterFrame.cpython, code: word & PYTHON_FRAME_ADDRESS_MASK,
+                                                        offset: UInt32(truncatingIfNeeded: detail >> 32),
+                                                        fingerprint: detail & 0xffff_ffff,
+                                                        startsActivation: word & PYTHON_FRAME_NEW_GROUP != 0)))
+        }
+        return frames
     }
 
     /// Sums a per-CPU u64 counter array (`enum profile_stat` layout).

@@ -6,8 +6,8 @@ public enum RawFrame: Sendable, Hashable {
     /// address − 1 (the call, not the instruction after it); the leaf, and a
     /// pc restored from a signal frame, are exact.
     case native(UInt64, returnAddress: Bool)
-    /// A frame of an interpreted or JIT runtime, named from the process's memory
-    /// (no stack source produces these yet: the interpreter unwinders will).
+    /// A frame of an interpreted runtime, named from the process's memory
+    /// (user frames list these after the native ones, innermost first).
     case interpreter(InterpreterFrame)
 }
 
@@ -21,12 +21,19 @@ public struct InterpreterFrame: Sendable, Hashable {
     public var offset: UInt32
     /// Identifies the code object's contents, so a reused address is not misnamed.
     public var fingerprint: UInt64
+    /// The first frame of the next outer activation of the interpreter loop: the
+    /// frames before it ran in one native `_PyEval_EvalFrameDefault` call.
+    public var startsActivation: Bool
 
-    public init(runtime: UInt32, code: UInt64, offset: UInt32, fingerprint: UInt64) {
+    /// `runtime` of CPython frames.
+    public static let cpython: UInt32 = 1
+
+    public init(runtime: UInt32, code: UInt64, offset: UInt32, fingerprint: UInt64, startsActivation: Bool = false) {
         self.runtime = runtime
         self.code = code
         self.offset = offset
         self.fingerprint = fingerprint
+        self.startsActivation = startsActivation
     }
 }
 

@@ -2,7 +2,9 @@ import Pprof
 import Symbolizer
 
 /// Symbolises raw stacks: kernel frames through kallsyms, native frames through
-/// each process's mappings (one read of /proc/PID/maps per process per pass).
+/// each process's mappings (one read of /proc/PID/maps per process per pass),
+/// Python frames from the process's code objects, merged in place of the
+/// interpreter loop that ran them.
 public struct StackSymbolization {
     public let symbolizer: Symbolizer
 
@@ -31,6 +33,7 @@ public struct StackSymbolization {
             stacks.map { stack in
                 var frames: [Frame] = []
                 frames.reserveCapacity(stack.frames.count)
+                var python: [(frame: Frame, startsActivation: Bool)] = []
                 var kernelIndex = 0
                 for raw in stack.frames {
                     switch raw {
@@ -43,10 +46,12 @@ public struct StackSymbolization {
                     case .native(let address, let returnAddress):
                         frames.append(symbols(of: stack.pid).frame(address, isReturnAddress: returnAddress))
                     case .interpreter(let frame):
-                        let name = "[interpreter code 0x\(String(frame.code, radix: 16))]"
-                        frames.append(Frame(function: name, systemName: name, address: frame.code, mapping: nil))
+                        let named = symbols(of: stack.pid).pythonFrame(code: frame.code, offset: frame.offset,
+                                                                       fingerprint: UInt32(truncatingIfNeeded: frame.fingerprint))
+                        python.append((named, frame.startsActivation))
                     }
                 }
+                frames = PythonStackMerge.merge(native: frames, python: python)
                 return StackSample(frames: frames, count: Int64(stack.count), pid: stack.pid, tid: stack.tid,
                                    comm: stack.comm, spanID: stack.spanID)
             }

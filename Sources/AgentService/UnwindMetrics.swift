@@ -47,6 +47,19 @@ extension AgentMetrics {
                                      samples: [MetricSample(suffix: "_total", labels: [], value: u.requestLatencySecondsSum)]))
         families.append(.gauge("profiler_agent_unwind_request_latency_max_seconds", "The longest a describe request waited.",
                                u.requestLatencySecondsMax, unit: "seconds"))
+        families.append(.gauge("profiler_agent_interpreter_processes", "Interpreter processes by runtime, version and state (profiled: "
+                               + "frames walked in BPF; pending: not initialised yet; else why they are profiled natively).",
+                               u.interpreterProcesses.sorted { ($0.version, $0.state) < ($1.version, $1.state) }
+                                   .map { ([("runtime", $0.runtime), ("version", $0.version), ("state", $0.state)], Double($0.processes)) }))
+        let pythonOutcomes = ["no_thread_state", "thread_cache_hits", "idle", "read_fault", "truncated"]
+        families.append(.counter("profiler_agent_python_stacks", "Stacks of profiled Python processes walked in BPF.", Double(u.python["stacks"] ?? 0)))
+        families.append(.counter("profiler_agent_python_frames", "Python frames read in BPF.", Double(u.python["frames"] ?? 0)))
+        families.append(.counter("profiler_agent_python_walk_events", "Python walks by what happened (no_thread_state: not a Python thread; "
+                                 + "idle: no current frame; read_fault / truncated: the walk ended early).",
+                                 pythonOutcomes.map { ([("event", $0)], Double(u.python[$0] ?? 0)) }))
+        families.append(MetricFamily(name: "profiler_agent_python_walk_seconds", help: "Time BPF spent walking Python frames.",
+                                     kind: .counter, unit: "seconds",
+                                     samples: [MetricSample(suffix: "_total", labels: [], value: Double(u.python["walk_ns"] ?? 0) / 1e9)]))
         families.append(MetricFamily(name: "profiler_agent_unwind_table_build_seconds", help: "Time spent building unwind tables.",
                                      kind: .counter, unit: "seconds", samples: [MetricSample(suffix: "_total", labels: [], value: u.buildSeconds)]))
         return families

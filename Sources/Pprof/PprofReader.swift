@@ -16,6 +16,10 @@ public enum PprofReader {
         public var mappings: [String]
         /// Address of each frame (as sampled: return addresses for callers), parallel to `functions`.
         public var addresses: [UInt64] = []
+        /// Source file of each interpreted frame (a function without a mapping, e.g. Python), "" for native ones.
+        public var sourceFiles: [String] = []
+        /// Source line of each frame (0 when unknown), parallel to `functions`.
+        public var lines: [Int64] = []
         public var values: [Int64]
         public var labels: [String: String]
         public var numericLabels: [String: Int64]
@@ -26,13 +30,17 @@ public enum PprofReader {
         let strings = profile.stringTable
         func string(_ index: Int64) -> String { index >= 0 && Int(index) < strings.count ? strings[Int(index)] : "<bad string \(index)>" }
         let functions = Dictionary(profile.function.map { ($0.id, string($0.name)) }, uniquingKeysWith: { a, _ in a })
+        let functionFiles = Dictionary(profile.function.map { ($0.id, string($0.filename)) }, uniquingKeysWith: { a, _ in a })
         let mappings = Dictionary(profile.mapping.map { ($0.id, string($0.filename)) }, uniquingKeysWith: { a, _ in a })
         let locations = Dictionary(profile.location.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         return profile.sample.map { sample in
-            var names: [String] = [], files: [String] = [], addresses: [UInt64] = []
+            var names: [String] = [], files: [String] = [], addresses: [UInt64] = [], sources: [String] = [], lines: [Int64] = []
             for id in sample.locationID {
                 let location = locations[id]
                 addresses.append(location?.address ?? 0)
+                let line = location?.line.first
+                lines.append(line?.line ?? 0)
+                sources.append(location?.mappingID == 0 ? line.flatMap { functionFiles[$0.functionID] } ?? "" : "")
                 names.append(location?.line.first.flatMap { functions[$0.functionID] } ?? "<no function>")
                 files.append(location.flatMap { mappings[$0.mappingID] } ?? "")
             }
@@ -40,7 +48,8 @@ public enum PprofReader {
             for label in sample.label {
                 if label.str != 0 { labels[string(label.key)] = string(label.str) } else { numeric[string(label.key)] = label.num }
             }
-            return FlatSample(functions: names, mappings: files, addresses: addresses, values: sample.value, labels: labels, numericLabels: numeric)
+            return FlatSample(functions: names, mappings: files, addresses: addresses, sourceFiles: sources, lines: lines, values: sample.value,
+                              labels: labels, numericLabels: numeric)
         }
     }
 
@@ -54,12 +63,21 @@ public enum PprofReader {
             mappings[m.id] = BinaryMapping(start: m.memoryStart, limit: m.memoryLimit, fileOffset: m.fileOffset,
                                            path: string(m.filename), buildID: string(m.buildID))
         }
-        var functions: [UInt64: (String, String)] = [:]
-        for f in profile.function { functions[f.id] = (string(f.name), string(f.systemName)) }
+        var functions: [UInt64: Perftools_Profiles_Function] = [:]
+        for f in profile.function { functions[f.id] = f }
         var locations: [UInt64: Frame] = [:]
         for l in profile.location {
-            let function = l.line.first.flatMap { functions[$0.functionID] } ?? ("[unknown]", "[unknown]")
-            locations[l.id] = Frame(function: function.0, systemName: function.1, address: l.address, mapping: mappings[l.mappingID])
+            let line = l.line.first
+            guard let function = line.flatMap({ functions[$0.functionID] }) else {
+                locations[l.id] = Frame(function: "[unknown]", systemName: "[unknown]", address: l.address, mapping: mappings[l.mappingID])
+                continue
+            }
+            let mapping = mappings[l.mappingID]
+            // PprofWriter gives interpreted functions (no mapping) their source file.
+            let file = mapping == nil ? string(function.filename) : ""
+            locations[l.id] = Frame(function: string(function.name), systemName: string(function.systemName), address: l.address,
+                                    mapping: mapping, kind: file.isEmpty ? nil : .python, file: file,
+                                    line: Int(line?.line ?? 0), startLine: Int(function.startLine))
         }
         let types = profile.sampleType.map { string($0.type) }
         let kind: ProfileKind = types.first == "offcpu" ? .offCPU : (types.count >= 3 ? .mixed : .cpu)

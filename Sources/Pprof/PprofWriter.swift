@@ -99,8 +99,8 @@ public struct PprofWriter {
         var locations: [Perftools_Profiles_Location] = []
         var locationIndex: [LocationKey: UInt64] = [:]
 
-        struct FunctionKey: Hashable { var name: String; var systemName: String; var file: String }
-        struct LocationKey: Hashable { var mapping: UInt64; var address: UInt64; var function: UInt64 }
+        struct FunctionKey: Hashable { var name: String; var systemName: String; var file: String; var startLine: Int }
+        struct LocationKey: Hashable { var mapping: UInt64; var address: UInt64; var function: UInt64; var line: Int }
 
         mutating func string(_ s: String) -> Int64 {
             if let index = stringIndex[s] { return index }
@@ -133,13 +133,16 @@ public struct PprofWriter {
         }
 
         mutating func function(for frame: Frame) -> UInt64 {
-            let key = FunctionKey(name: frame.function, systemName: frame.systemName, file: frame.mapping?.path ?? "")
+            // Interpreted functions have a source file; native ones are named with their binary.
+            let file = frame.file.isEmpty ? frame.mapping?.path ?? "" : frame.file
+            let key = FunctionKey(name: frame.function, systemName: frame.systemName, file: file, startLine: frame.startLine)
             if let id = functionIndex[key] { return id }
             var out = Perftools_Profiles_Function()
             out.id = UInt64(functions.count + 1)
             out.name = string(key.name)
             out.systemName = string(key.systemName)
             out.filename = string(key.file)
+            out.startLine = Int64(key.startLine)
             functions.append(out)
             functionIndex[key] = out.id
             return out.id
@@ -148,7 +151,7 @@ public struct PprofWriter {
         mutating func location(for frame: Frame) -> UInt64 {
             let mappingID = frame.mapping.map { mapping(for: $0) } ?? 0
             let functionID = function(for: frame)
-            let key = LocationKey(mapping: mappingID, address: frame.address, function: functionID)
+            let key = LocationKey(mapping: mappingID, address: frame.address, function: functionID, line: frame.line)
             if let id = locationIndex[key] { return id }
             var out = Perftools_Profiles_Location()
             out.id = UInt64(locations.count + 1)
@@ -156,6 +159,7 @@ public struct PprofWriter {
             out.address = frame.address
             var line = Perftools_Profiles_Line()
             line.functionID = functionID
+            line.line = Int64(frame.line)
             out.line = [line]
             locations.append(out)
             locationIndex[key] = out.id

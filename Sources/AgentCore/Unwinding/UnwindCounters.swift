@@ -48,5 +48,9 @@ public struct UnwindStatus: Sendable, Equatable {
     public var requestsAnswered: UInt64 = 0
     public var requestLatencySecondsSum = 0.0
     public var requestLatencySecondsMax = 0.0
+    /// The CPython frame walk's counters (`bpf/python.h` enum python_stat, by name).
+    public var python: [String: UInt64] = [:]
+    /// Interpreter processes by runtime, version and state (profiled, pending, or why not).
+    public var interpreterProcesses: [InterpreterProcessCount] = []
     public init() {}
 }

@@ -60,6 +60,8 @@ final class UnwindRequestReader: @unchecked Sendable {
             while !stopping.withLock({ $0 }) {
                 _ = ring_buffer__poll(ring, 50)  // ms: also how long stop() may wait
                 answer()
+                // A Python process exec'd moments ago gets its frames once its interpreter is up.
+                tables.withLock { $0.python.retryPending() }
             }
             finished.signal()
         }

@@ -77,10 +77,13 @@ final class UnwindTableLoader: @unchecked Sendable {
     private var nextGeneration: UInt32 = 1
     private let ruleCapacity: UInt32
     private(set) var statistics = Statistics()
+    /// The CPython processes among those described (their frames walked in BPF).
+    let python: CPythonProcesses
 
     init(maps: SharedBPFMaps, procRoot: String = "/proc") {
         self.maps = maps
         self.procRoot = procRoot
+        python = CPythonProcesses(maps: maps, procRoot: procRoot)
         rowSpace = RangeAllocator(capacity: maps.capacity(of: "unwind_rows"))
         pageSpace = RangeAllocator(capacity: maps.capacity(of: "unwind_pages"))
         fileIDs = RangeAllocator(capacity: maps.capacity(of: "unwind_files"), reserved: 1)
@@ -105,6 +108,7 @@ final class UnwindTableLoader: @unchecked Sendable {
             return false
         }
         let digest = executable.map { "\($0.start)-\($0.end):\($0.inode)" }.joined(separator: ",").hashValue
+        python.update(pid, maps: maps, force: force || (processes[pid] != nil && processes[pid]?.digest != digest))
         if !force, processes[pid]?.digest == digest { return true }
         var held: [FileKey] = []
         var entries: [unwind_mapping] = []
@@ -150,6 +154,7 @@ final class UnwindTableLoader: @unchecked Sendable {
 
     /// Forgets a process (exited): its entry goes, and the tables no process maps any more.
     func forget(_ pid: Int32) {
+        python.forget(pid)
         guard let described = processes.removeValue(forKey: pid) else { return }
         var key = pid
         bpf_map_delete_elem(maps.fd(of: "unwind_processes"), &key)
@@ -386,6 +391,7 @@ extension UnwindTableLoader {
             checked[pid] = now
         }
         touch(sampled)
+        python.retryPending()
         for pid in sampled where live.contains(pid) && now - (checked[pid] ?? 0) >= recheckSeconds {
             // Over budget: rewritten whatever the digest, so that its files get another chance (evicting colder ones).
             describe(pid, force: isOverBudget(pid))
