@@ -141,7 +141,8 @@ struct HTTPRoutes: Sendable {
         samples.map { sample in
             let frames = sample.frames.reversed()
             return FlameStack(frames: [sample.comm] + frames.map(\.function),
-                              kernel: [false] + frames.map { $0.mapping?.isKernel == true }, count: sample.count)
+                              kernel: [false] + frames.map { $0.mapping?.isKernel == true },
+                              python: [false] + frames.map { $0.kind == .python }, count: sample.count)
         }
     }
 

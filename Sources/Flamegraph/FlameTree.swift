@@ -10,6 +10,8 @@ struct FlameTree: Sendable {
         /// Small siblings merged by `pruned(maxNodes:)`.
         case merged = 2
         case root = 3
+        /// A Python function.
+        case python = 4
     }
 
     struct Node: Sendable, Equatable {
@@ -29,13 +31,13 @@ struct FlameTree: Sendable {
     /// Merges `stacks` (stacks with a count of zero or less are ignored).
     init(stacks: [FlameStack]) {
         var nameIndex: [String: Int32] = ["all": 0]
-        // (parent << 32 | name << 1 | kernel) -> child node.
+        // (parent << 32 | name << 3 | kind) -> child node.
         var childIndex: [UInt64: Int32] = [:]
         for stack in stacks where stack.count > 0 {
             nodes[0].total += stack.count
             var parent: Int32 = 0
             for (depth, frame) in stack.frames.enumerated() {
-                let kernel = depth < stack.kernel.count && stack.kernel[depth]
+                let kind = stack.kind(depth)
                 let name: Int32
                 if let known = nameIndex[frame] {
                     name = known
@@ -44,13 +46,13 @@ struct FlameTree: Sendable {
                     names.append(frame)
                     nameIndex[frame] = name
                 }
-                let key = UInt64(UInt32(parent)) << 32 | UInt64(UInt32(name)) << 1 | (kernel ? 1 : 0)
+                let key = UInt64(UInt32(parent)) << 32 | UInt64(UInt32(name)) << 3 | UInt64(kind.rawValue)
                 let child: Int32
                 if let existing = childIndex[key] {
                     child = existing
                 } else {
                     child = Int32(nodes.count)
-                    nodes.append(Node(name: name, kind: kernel ? .kernel : .user, total: 0))
+                    nodes.append(Node(name: name, kind: kind, total: 0))
                     nodes[Int(parent)].children.append(child)
                     childIndex[key] = child
                 }
@@ -147,7 +149,7 @@ struct FlameTree: Sendable {
     ///     {"total":T,"names":["all",...],"nodes":[k,t,c, k,t,c, ...]}
     ///
     /// `nodes` lists the tree in depth-first pre-order, three numbers per node:
-    /// `k` = name index * 4 + kind (0 user, 1 kernel, 2 merged, 3 root), `t` = total
+    /// `k` = name index * 8 + kind (0 user, 1 kernel, 2 merged, 3 root, 4 python), `t` = total
     /// samples, `c` = number of children (which follow, each with its subtree).
     func json() -> String {
         var out = "{\"total\":\(total),\"names\":["
@@ -163,7 +165,7 @@ struct FlameTree: Sendable {
             let n = nodes[Int(node)]
             if !first { out += "," }
             first = false
-            out += String(Int(n.name) * 4 + n.kind.rawValue)
+            out += String(Int(n.name) * 8 + n.kind.rawValue)
             out += ","
             out += String(n.total)
             out += ","
@@ -178,32 +180,44 @@ struct FlameTree: Sendable {
 /// One row of the "Top functions" table.
 struct FunctionStat: Sendable, Equatable {
     var name: String
-    var kernel: Bool
+    var kind: FlameTree.Kind
+    var kernel: Bool { kind == .kernel }
     /// Samples with this function as the leaf.
     var selfCount: Int64
     /// Samples with this function anywhere on the stack (counted once per stack).
     var totalCount: Int64
 
+    init(name: String, kind: FlameTree.Kind, selfCount: Int64, totalCount: Int64) {
+        self.name = name
+        self.kind = kind
+        self.selfCount = selfCount
+        self.totalCount = totalCount
+    }
+
+    init(name: String, kernel: Bool, selfCount: Int64, totalCount: Int64) {
+        self.init(name: name, kind: kernel ? .kernel : .user, selfCount: selfCount, totalCount: totalCount)
+    }
+
     /// The `limit` functions with the most self samples (ties by name).
     static func top(_ stacks: [FlameStack], limit: Int) -> [FunctionStat] {
-        struct Key: Hashable { var name: String; var kernel: Bool }
+        struct Key: Hashable { var name: String; var kind: FlameTree.Kind }
         var stats: [Key: FunctionStat] = [:]
         var seen = Set<Key>()
         for stack in stacks where stack.count > 0 && !stack.frames.isEmpty {
             seen.removeAll(keepingCapacity: true)
             for (depth, frame) in stack.frames.enumerated() {
-                let key = Key(name: frame, kernel: depth < stack.kernel.count && stack.kernel[depth])
+                let key = Key(name: frame, kind: stack.kind(depth))
                 guard seen.insert(key).inserted else { continue }  // recursion: count once
-                stats[key, default: FunctionStat(name: frame, kernel: key.kernel, selfCount: 0, totalCount: 0)]
+                stats[key, default: FunctionStat(name: frame, kind: key.kind, selfCount: 0, totalCount: 0)]
                     .totalCount += stack.count
             }
             let leaf = stack.frames.count - 1
-            let key = Key(name: stack.frames[leaf], kernel: leaf < stack.kernel.count && stack.kernel[leaf])
+            let key = Key(name: stack.frames[leaf], kind: stack.kind(leaf))
             stats[key]?.selfCount += stack.count
         }
         let ranked = stats.values.filter { $0.selfCount > 0 }.sorted {
             $0.selfCount != $1.selfCount ? $0.selfCount > $1.selfCount
-                : $0.name != $1.name ? $0.name < $1.name : !$0.kernel && $1.kernel
+                : $0.name != $1.name ? $0.name < $1.name : $0.kind.rawValue < $1.kind.rawValue
         }
         return Array(ranked.prefix(limit))
     }

@@ -4,14 +4,24 @@ public struct FlameStack: Sendable, Equatable {
     public var frames: [String]
     /// Whether each frame (parallel to `frames`) is a kernel frame.
     public var kernel: [Bool]
+    /// Whether each frame (parallel to `frames`) is a Python function (drawn in its own colour).
+    public var python: [Bool]
     /// Samples with exactly this stack; stacks with a count of zero or less are ignored.
     public var count: Int64
 
-    /// A stack of `frames` (root first); `kernel` defaults to all user frames.
-    public init(frames: [String], kernel: [Bool]? = nil, count: Int64) {
+    /// A stack of `frames` (root first); `kernel` and `python` default to all native user frames.
+    public init(frames: [String], kernel: [Bool]? = nil, python: [Bool]? = nil, count: Int64) {
         self.frames = frames
         self.kernel = kernel ?? Array(repeating: false, count: frames.count)
+        self.python = python ?? Array(repeating: false, count: frames.count)
         self.count = count
+    }
+
+    /// The kind of frame `depth`.
+    func kind(_ depth: Int) -> FlameTree.Kind {
+        if depth < kernel.count && kernel[depth] { return .kernel }
+        if depth < python.count && python[depth] { return .python }
+        return .user
     }
 }
 
@@ -115,7 +125,7 @@ public enum FlamegraphPage {
             <input type="search" id="search" placeholder="Search functions (/)" autocomplete="off" spellcheck="false">
             <label><input type="checkbox" id="regex"> Regex</label>
             <span id="match" aria-live="polite"></span>
-            <span class="legend"><i class="user"></i>user <i class="kernel"></i>kernel <i class="hit"></i>match</span>
+            <span class="legend"><i class="user"></i>user <i class="kernel"></i>kernel <i class="python"></i>python <i class="hit"></i>match</span>
             </div>
             <p id="zoomed" class="zoomed"></p>
             <div id="graph"><canvas id="flame"></canvas><p id="empty" class="empty" hidden>No samples</p></div>
@@ -132,7 +142,7 @@ public enum FlamegraphPage {
         for row in top {
             let name = HTML.escape(row.name)
             page += "<tr data-name=\"\(name)\"><td class=\"name\">"
-                + (row.kernel ? "<span class=\"tag\">kernel</span> " : "")
+                + (row.kind == .kernel ? "<span class=\"tag\">kernel</span> " : row.kind == .python ? "<span class=\"tag\">python</span> " : "")
                 + "\(name)</td><td>\(unit == .samples ? grouped(row.selfCount) : unit.format(row.selfCount))</td><td>\(percent(row.selfCount, of: total))</td>"
                 + "<td>\(percent(row.totalCount, of: total))</td></tr>\n"
         }

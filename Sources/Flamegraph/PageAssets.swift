@@ -37,6 +37,7 @@ enum PageAssets {
         .legend i { display: inline-block; width: 10px; height: 10px; margin: 0 3px 0 8px; border-radius: 2px; vertical-align: -1px; }
         .legend .user { background: hsl(24, 90%, 60%); }
         .legend .kernel { background: hsl(205, 65%, 65%); }
+        .legend .python { background: hsl(110, 50%, 55%); }
         .legend .hit { background: #d55fde; }
         .zoomed { margin: 0 0 4px; min-height: 1.4em; color: #57606a; font-size: 12px;
           white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
@@ -77,10 +78,10 @@ enum PageAssets {
           var nameOf = new Int32Array(N), kind = new Uint8Array(N), total = new Float64Array(N),
               kids = new Int32Array(N), size = new Int32Array(N), depth = new Int32Array(N),
               parent = new Int32Array(N);
-          var KIND_USER = 0, KIND_KERNEL = 1, KIND_MERGED = 2, KIND_ROOT = 3;
+          var KIND_USER = 0, KIND_KERNEL = 1, KIND_MERGED = 2, KIND_ROOT = 3, KIND_PYTHON = 4;
           var open = [], left = [];
           for (var i = 0; i < N; i++) {
-            nameOf[i] = Math.floor(raw[3 * i] / 4); kind[i] = raw[3 * i] % 4;
+            nameOf[i] = Math.floor(raw[3 * i] / 8); kind[i] = raw[3 * i] % 8;
             total[i] = raw[3 * i + 1]; kids[i] = raw[3 * i + 2]; size[i] = 1;
             if (open.length) {
               var p = open[open.length - 1];
@@ -127,11 +128,13 @@ enum PageAssets {
               if (matched[n]) return '#d55fde';
               return k === KIND_KERNEL ? '#dde3ea' : '#e6e1dc';
             }
-            var key = n * 2 + k, c = colours.get(key);
+            var key = n * 8 + k, c = colours.get(key);
             if (c === undefined) {
               var h = hash(names[n]), a = (h & 0xffff) / 0xffff, b = (h >>> 16) / 0xffff;
               c = k === KIND_KERNEL
                 ? 'hsl(' + (190 + 35 * a).toFixed(1) + ',' + (55 + 20 * b).toFixed(1) + '%,' + (62 + 12 * b).toFixed(1) + '%)'
+                : k === KIND_PYTHON
+                ? 'hsl(' + (90 + 40 * a).toFixed(1) + ',' + (45 + 20 * b).toFixed(1) + '%,' + (52 + 12 * b).toFixed(1) + '%)'
                 : 'hsl(' + (5 + 50 * a).toFixed(1) + ',' + (80 + 15 * b).toFixed(1) + '%,' + (56 + 10 * b).toFixed(1) + '%)';
               colours.set(key, c);
             }
@@ -284,7 +287,7 @@ enum PageAssets {
             var k = kind[i], selfCount = total[i], c = i + 1;
             for (var j = 0; j < kids[i]; j++, c += size[c]) selfCount -= total[c];
             line('fn', names[nameOf[i]]);
-            line('kind', k === KIND_KERNEL ? 'kernel' : k === KIND_USER ? 'user' : k === KIND_ROOT ? 'all' : 'small frames merged');
+            line('kind', k === KIND_KERNEL ? 'kernel' : k === KIND_USER ? 'user' : k === KIND_PYTHON ? 'python' : k === KIND_ROOT ? 'all' : 'small frames merged');
             line('', (unit === 'samples' ? 'Samples: ' + fmt(total[i]) : 'Total: ' + amount(total[i])) + ' (' + pct(total[i], total[0]) + ' of total)');
             if (zoom !== 0 && depth[i] >= depth[zoom]) line('', pct(total[i], total[zoom]) + ' of zoomed frame');
             if (parent[i] >= 0) line('', pct(total[i], total[parent[i]]) + ' of parent');

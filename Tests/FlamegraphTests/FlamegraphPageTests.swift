@@ -14,7 +14,7 @@ final class FlameTreeTests: XCTestCase {
         var totals: [String: Int64] = [:]
         var index = 0
         func visit(_ prefix: String) {
-            let (name, total, children) = (names[Int(nodes[index] / 4)], nodes[index + 1], nodes[index + 2])
+            let (name, total, children) = (names[Int(nodes[index] / 8)], nodes[index + 1], nodes[index + 2])
             let path = prefix.isEmpty ? name : prefix + ";" + name
             totals[path] = total
             index += 3
@@ -45,6 +45,27 @@ final class FlameTreeTests: XCTestCase {
         XCTAssertEqual(tree.selfCount(of: try XCTUnwrap(tree.find(["app"]))), 0)
         // Children in name order.
         XCTAssertEqual(tree.nodes[main].children.map { tree.name(of: Int($0)) }, ["idle", "work"])
+    }
+
+    func testPythonFramesAreTheirOwnKindInTheTreeTheJSONAndTheTopTable() throws {
+        let stacks = [
+            FlameStack(frames: ["python3.11", "Py_RunMain", "main", "hot_loop"], python: [false, false, true, true], count: 3),
+            FlameStack(frames: ["python3.11", "Py_RunMain", "main"], python: [false, false, false], count: 1),
+        ]
+        let tree = FlameTree(stacks: stacks)
+        // "main" as a Python function and "main" as a native one are two nodes.
+        let mains = tree.nodes[try XCTUnwrap(tree.find(["python3.11", "Py_RunMain"]))].children.map { Int($0) }
+        XCTAssertEqual(Set(mains.map { tree.nodes[$0].kind }), [.user, .python])
+        let pythonMain = try XCTUnwrap(mains.first { tree.nodes[$0].kind == .python })
+        XCTAssertEqual(tree.nodes[pythonMain].children.map { tree.nodes[Int($0)].kind }, [.python])
+        XCTAssertEqual(tree.name(of: Int(tree.nodes[pythonMain].children[0])), "hot_loop")
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(tree.json().utf8)) as? [String: Any])
+        let nodes = try XCTUnwrap(object["nodes"] as? [Int64])
+        XCTAssertEqual(stride(from: 0, to: nodes.count, by: 3).filter { nodes[$0] % 8 == 4 }.count, 2, "two Python nodes in the JSON")
+        let top = FunctionStat.top(stacks, limit: 5)
+        XCTAssertEqual(top.first, FunctionStat(name: "hot_loop", kind: .python, selfCount: 3, totalCount: 3))
+        let page = FlamegraphPage.html(title: "t", stacks: stacks)
+        XCTAssertTrue(page.contains("<span class=\"tag\">python</span> hot_loop"), "the Top functions table names hot_loop as Python")
     }
 
     func testKernelAndUserFramesOfTheSameNameStayApart() throws {
