@@ -52,6 +52,12 @@ if [ ! -x "$venv/bin/kubernetes-validate" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q kubernetes-validate==1.37.0
 fi
+# py-spy (PyPI) is the reference the Python-frame tests compare the agent's stacks with.
+if [ ! -x "$venv/bin/py-spy" ]; then
+  echo "setup.sh: installing py-spy into .build/venv"
+  [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q py-spy==0.4.3
+fi
 
 command -v swift >/dev/null || { echo "setup.sh: Swift 6 is required (https://www.swift.org/install/linux/)" >&2; exit 1; }
 echo "setup.sh: dependencies present"
