@@ -337,22 +337,28 @@ class Suite:
             return "fail", "the span's profile does not name getaddrinfo and resolve_slowly"
         return "pass", f"span {found.group(1)}: getaddrinfo ← resolve_slowly"
 
-    def native_unwinder(self):
-        """`record --unwinder dwarf` of the gcc -O2 -fomit-frame-pointer fixture (no frame pointers, a lazy-PLT
-        hop into a library without them): ≥ 95 % of samples on the whole chain, from _start to checkpoint."""
+    def record_fixture(self, command, name, settle, options=()):
+        """Runs `command`, lets it start (`settle` s), records it with `record --format folded` for 4 s (6 with FULL),
+        and returns (the folded file, the record's CompletedProcess). Unsupported when the table unwinder cannot run."""
         seconds = 6 if self.full else 4
-        fixture = subprocess.Popen([self.fixture("unwind_scenarios"), "chain"])
+        fixture = subprocess.Popen(command)
         try:
-            time.sleep(0.3)
-            out = os.path.join(self.args.results, "unwind_scenarios.folded")
-            run = subprocess.run([self.args.agent, "record", "--pid", str(fixture.pid), "--duration", str(seconds), "--unwinder", "dwarf",
+            time.sleep(settle)
+            out = os.path.join(self.args.results, f"{name}.folded")
+            run = subprocess.run([self.args.agent, "record", "--pid", str(fixture.pid), "--duration", str(seconds), *options,
                                   "--format", "folded", "--output", out], capture_output=True, text=True, timeout=seconds + 120)
         finally:
             fixture.kill()
             fixture.wait()
+        if run.returncode != 0 and "the table unwinder cannot run" in run.stderr:
+            raise Unsupported(last_line(run.stderr))
+        return out, run
+
+    def native_unwinder(self):
+        """`record --unwinder dwarf` of the gcc -O2 -fomit-frame-pointer fixture (no frame pointers, a lazy-PLT
+        hop into a library without them): ≥ 95 % of samples on the whole chain, from _start to checkpoint."""
+        out, run = self.record_fixture([self.fixture("unwind_scenarios"), "chain"], "unwind_scenarios", settle=0.3, options=["--unwinder", "dwarf"])
         if run.returncode != 0:
-            if "the table unwinder cannot run" in run.stderr:
-                raise Unsupported(last_line(run.stderr))
             return "fail", f"record exited {run.returncode}: {last_line(run.stderr)}"
         chain = ["_start", "__libc_start_main", "__libc_start_call_main", "main", "chain1", "chain2", "chain3", "chain4", "chain5",
                  "chain6", "hop_in_library", "after_hop", "checkpoint"]
@@ -368,6 +374,30 @@ class Suite:
         detail = f"{100 * share:.1f} % of {total} samples _start → … → checkpoint (13 frames)"
         if "without bpf_task_pt_regs" in run.stderr:
             detail += " (registers from the kernel stack: no bpf_task_pt_regs)"
+        return ("pass" if total >= 50 and share >= 0.95 else "fail"), detail
+
+    def interpreter_frames(self):
+        """`record` of Debian's python3.11 running Fixtures/python_chain.py: ≥ 95 % of samples carry the Python
+        chain <module> → main → handle_request → parse → hot_loop|cold_loop, in place of the interpreter loop."""
+        script = os.path.join(self.args.repo, "Fixtures", "python_chain.py")
+        out, run = self.record_fixture(["/usr/bin/python3.11", script, "single", "60"], "python_chain", settle=1.0)
+        if run.returncode != 0:
+            return "fail", f"record exited {run.returncode}: {last_line(run.stderr)}"
+        total = whole = hot = 0
+        for line in open(out):
+            stack, count = line.rsplit(" ", 1)
+            frames = stack.split(";")[1:]
+            total += int(count)
+            if "<module>" not in frames:
+                continue
+            at = frames.index("<module>")
+            chain = frames[at:at + 5]
+            if chain[:4] == ["<module>", "main", "handle_request", "parse"] and chain[4:] in (["hot_loop"], ["cold_loop"]) \
+                    and not any(f.startswith("_PyEval_EvalFrameDefault") for f in frames):
+                whole += int(count)
+                hot += int(count) if chain[4] == "hot_loop" else 0
+        share = whole / max(total, 1)
+        detail = f"{100 * share:.1f} % of {total} samples <module> → … → hot_loop|cold_loop (python3.11), hot {100 * hot / max(whole, 1):.0f} %"
         return ("pass" if total >= 50 and share >= 0.95 else "fail"), detail
 
     def agent_programs(self):
@@ -426,7 +456,7 @@ class Suite:
                 self.daemon.stop()
         self.check("no_btf", lambda: self.no_btf(programs))
         self.check("native_unwinder", self.native_unwinder)
-        self.record("interpreter", "not built yet", "")
+        self.check("interpreter", self.interpreter_frames)
         return 0 if all(r["status"] in ("pass", "not built yet", "unsupported") for r in self.results.values()) else 1
 
 
