@@ -6,14 +6,14 @@
 #   BENCH_REPS=3               repetitions of each measurement (min/median/max)
 #   BENCH_PROFILE_SECONDS=20   workload length per profiler in the profiling-cost benchmark
 #   BENCH_MEMORY_SECONDS=300   length of the memory run
-#   BENCH_SECTIONS="profile syscall symbolize accuracy startup memory unwind"   what to run
+#   BENCH_SECTIONS="profile syscall symbolize accuracy startup memory unwind python"   what to run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REPS=${BENCH_REPS:-3}
 PROFILE_SECONDS=${BENCH_PROFILE_SECONDS:-20}
 MEMORY_SECONDS=${BENCH_MEMORY_SECONDS:-300}
-SECTIONS=" ${BENCH_SECTIONS:-profile syscall symbolize accuracy startup memory unwind} "
+SECTIONS=" ${BENCH_SECTIONS:-profile syscall symbolize accuracy startup memory unwind python} "
 run_section() { [[ $SECTIONS == *" $1 "* ]]; }
 AGENT=$PWD/.build/release/profiler-agent
 FIX=$PWD/.build/fixtures
@@ -278,4 +278,54 @@ for i in $(seq 30); do "$FIX/unwind_scenarios" chain & p=$!; sleep 0.3; kill $p;
 count1=$(m profiler_agent_unwind_requests_answered_total); sum1=$(m profiler_agent_unwind_request_latency_seconds_total)
 report "unwind.exec_to_described_ms $(python3 -c "print(f'{1000 * ($sum1 - $sum0) / max($count1 - $count0, 1):.2f}')") mean over $(python3 -c "print(int($count1 - $count0))") requests (goal <= 100); max since the agent started $(python3 -c "print(f'{1000 * $max0:.1f}')") ms before the execs, $(python3 -c "print(f'{1000 * $(m profiler_agent_unwind_request_latency_max_seconds):.1f}')") ms after"
 kill -TERM $agent; wait $agent || true
+fi
+
+if run_section python; then
+# 8. CPython frames (issue #13): BPF time per sample of a Python process against a native one
+#    (both walked with tables, one busy process per CPU), and the agent with 50 Python processes.
+PORT=19477
+declare -A PNS PWALK
+for rep in $(seq "$REPS"); do
+  for kind in native python; do
+    loops=""
+    for c in $(seq "$CPUS"); do
+      if [ $kind = python ]; then /usr/bin/python3.11 Fixtures/python_chain.py single 600 & else "$FIX/unwind_scenarios" chain & fi
+      loops+="$! "
+    done
+    "$AGENT" run --listen 127.0.0.1:$PORT --tracers none >"$WORK/agent.log" 2>&1 & agent=$!
+    sleep 3
+    prog='profiler_agent_bpf_program_run_seconds_total{tracer="cpu",program="profile_sample"}'
+    runs='profiler_agent_bpf_program_runs_total{tracer="cpu",program="profile_sample"}'
+    ns0=$(stats metric $PORT "$prog"); n0=$(stats metric $PORT "$runs"); w0=$(stats metric $PORT profiler_agent_python_walk_seconds_total)
+    sleep "$PROFILE_SECONDS"
+    ns1=$(stats metric $PORT "$prog"); n1=$(stats metric $PORT "$runs"); w1=$(stats metric $PORT profiler_agent_python_walk_seconds_total)
+    kill -TERM $agent; wait $agent || true
+    kill $loops; wait $loops 2>/dev/null || true
+    PNS[$kind]+="$(python3 -c "print(1e6 * ($ns1 - $ns0) / max($n1 - $n0, 1))") "
+    PWALK[$kind]+="$(python3 -c "print(1e6 * ($w1 - $w0) / max($n1 - $n0, 1))") "
+  done
+done
+report "python.bpf_us_per_sample.native $(stats mmm ${PNS[native]}) (profile_sample run time / runs, the gcc fixture's 13-frame chain on every CPU)"
+report "python.bpf_us_per_sample.python $(stats mmm ${PNS[python]}) (python_chain.py: 11 native + 5 Python frames; of which the Python walk $(stats mmm ${PWALK[python]}))"
+report "python.python_vs_native $(ratio "$(median "${PNS[python]}")" "$(median "${PNS[native]}")")"
+# (b) 50 Python processes, each mostly asleep (a request every 50 ms): agent CPU and RSS over 30 s.
+pythons=""
+for i in $(seq 50); do
+  /usr/bin/python3.11 -c 'import time
+def handle(): return sum(i * i for i in range(2000))
+while True:
+    handle(); time.sleep(0.05)' & pythons+="$! "
+done
+sleep 2
+"$AGENT" run --listen 127.0.0.1:$PORT >"$WORK/agent.log" 2>&1 & agent=$!
+sleep 10
+cpu0=$(stats cpu $agent)
+sleep 30
+cpu1=$(stats cpu $agent)
+report "python.fifty_processes.profiled $(stats metric $PORT 'profiler_agent_interpreter_processes{runtime="cpython",version="3.11",state="profiled"}') of 50"
+report "python.fifty_processes.agent_cpu_seconds_per_30s $(python3 -c "print(f'{$cpu1 - $cpu0:.3f}')") (all tracers)"
+report "python.fifty_processes.agent_rss_mib $(python3 -c "print(f'{$(stats rss $agent) / 1048576:.1f}')")"
+report "python.fifty_processes.name_cache $(stats metric $PORT 'profiler_agent_python_name_cache_total{result="hit"}') hits, $(stats metric $PORT 'profiler_agent_python_name_cache_total{result="miss"}') misses"
+kill -TERM $agent; wait $agent || true
+kill $pythons; wait $pythons 2>/dev/null || true
 fi
