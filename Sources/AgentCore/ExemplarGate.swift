@@ -19,6 +19,10 @@ public final class ExemplarGate: Sendable {
 
     private struct State {
         var exported: [String: LatencyExemplar] = [:]
+        /// The newest exemplar seen withheld per bucket: held by a later scrape, it stands in.
+        /// (Without it, a bucket whose exemplar changes about as often as the agent drains and
+        /// Prometheus scrapes can be withheld at every scrape, in phase, and never export one.)
+        var withheld: [String: LatencyExemplar] = [:]
         var statistics = Statistics()
     }
 
@@ -32,14 +36,26 @@ public final class ExemplarGate: Sendable {
     /// bucket, unique per scrape) whose BPF exemplar is `newest`, with its `pid`.
     public func admit(_ newest: LatencyExemplar?, key: String) -> LatencyExemplar? {
         let newestPID = newest.flatMap { resolves($0.spanID) }
+        let earlier = state.withLock { $0.withheld[key] }
+        let earlierPID = earlier.flatMap { $0.spanID != newest?.spanID ? resolves($0.spanID) : nil }
         return state.withLock { state in
             if var newest, let newestPID {
                 newest.pid = newestPID
                 state.exported[key] = newest
+                state.withheld[key] = nil
                 state.statistics.current += 1
                 return newest
             }
-            if newest != nil { state.statistics.withheld += 1 }
+            if let newest { state.statistics.withheld += 1 }
+            // An exemplar withheld at an earlier scrape whose span is held now: newer than the last exported one.
+            if var earlier, let earlierPID {
+                earlier.pid = earlierPID
+                state.exported[key] = earlier
+                state.withheld[key] = newest
+                if newest != nil { state.statistics.stoodIn += 1 }
+                return earlier
+            }
+            state.withheld[key] = newest
             guard let previous = state.exported[key] else { return nil }
             guard previous.spanID != newest?.spanID, resolves(previous.spanID) != nil else {
                 state.exported[key] = nil

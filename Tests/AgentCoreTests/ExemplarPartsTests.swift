@@ -47,6 +47,21 @@ final class ExemplarGateTests: XCTestCase {
         XCTAssertEqual(gate.count, 1)
     }
 
+    /// Exemplars that change as often as the agent drains and Prometheus scrapes: each scrape's
+    /// newest is not held yet, but the one withheld at the scrape before is, and goes out.
+    func testAnExemplarWithheldAtOneScrapeGoesOutAtTheNextOnceHeld() {
+        let held = Held()
+        let gate = ExemplarGate(resolves: { held.pid($0) })
+        XCTAssertNil(gate.admit(exemplar(1), key: "k"))
+        held.set(1, 5)
+        XCTAssertEqual(gate.admit(exemplar(2), key: "k")?.spanID, 1, "withheld at the last scrape, held now")
+        held.set(2, 5)
+        XCTAssertEqual(gate.admit(exemplar(3), key: "k")?.spanID, 2)
+        // Nothing newer held: the last one exported stands in.
+        XCTAssertEqual(gate.admit(exemplar(4), key: "k")?.spanID, 2)
+        XCTAssertEqual(gate.statistics, .init(current: 0, withheld: 4, stoodIn: 3))
+    }
+
     func testAnExpiredNewestWithNoPredecessorExportsNothing() {
         let held = Held()
         held.set(3, 1)
