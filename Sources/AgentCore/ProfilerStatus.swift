@@ -39,6 +39,8 @@ public struct ProfilerStatus: Sendable {
     public var symbolCache = BinaryCache.Statistics()
     /// Names of Python frames: cache hits, misses, code objects unreadable.
     public var pythonNames = CPythonNames.Statistics()
+    /// JIT perf maps: files read, entries held, frames named, lines malformed, maps refused.
+    public var perfMaps = PerfMaps.Statistics()
     public var samplesFiltered: UInt64 = 0
     /// Event-stack records the agent could not decode.
     public var eventStacksMalformed: UInt64 = 0

@@ -112,12 +112,22 @@ public struct FileIdentity: Hashable, Sendable {
     public var inode: UInt64
     public var modified: Int64
     public var size: UInt64
+    /// The owner's user id (not part of the identity: equal files have equal owners).
+    public var owner: UInt32 = 0
+
+    public static func == (a: FileIdentity, b: FileIdentity) -> Bool {
+        (a.device, a.inode, a.modified, a.size) == (b.device, b.inode, b.modified, b.size)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(device); hasher.combine(inode); hasher.combine(modified); hasher.combine(size)
+    }
 }
 
 extension FileIdentity {
     init(_ st: stat) {
         self.init(device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
                   modified: Int64(st.st_mtim.tv_sec) &* 1_000_000_000 &+ Int64(st.st_mtim.tv_nsec),
-                  size: UInt64(st.st_size))
+                  size: UInt64(st.st_size), owner: UInt32(st.st_uid))
     }
 }

@@ -18,6 +18,8 @@ public final class Symbolizer: Sendable {
     public let binaries: BinaryCache
     /// Names of Python frames (code objects read from the processes).
     public let python = CPythonNames()
+    /// Names of JIT-compiled code, from the processes' perf maps.
+    public let perfMaps: PerfMaps
     private let kernel = Locked<Result<KallsymsTable, SymbolizerError>?>(nil)
     /// The last maps read of each process, so samples taken just before a
     /// process exited still symbolise (its binaries are in `binaries`).
@@ -29,6 +31,7 @@ public final class Symbolizer: Sendable {
     public init(options: Options = Options()) {
         self.options = options
         self.binaries = BinaryCache(debugFiles: DebugFileLocator(directories: options.debugDirectories))
+        self.perfMaps = PerfMaps(procRoot: options.procRoot)
     }
 
     /// Kernel symbols, loaded on first use (and reloaded by `reloadKernelSymbols`).
@@ -114,6 +117,7 @@ public final class ProcessSymbols {
     /// call instruction, as a return address may already point past the caller.
     public func frame(_ address: UInt64, isReturnAddress: Bool) -> Frame {
         guard let mapping = maps.mapping(containing: address) else {
+            if let jit = jitFrame(address, isReturnAddress: isReturnAddress, mapping: nil) { return jit }
             let name = switch unavailable {
             case .processNotReadable?: "[no access]"
             case _ where unavailable == nil || !maps.mappings.isEmpty: "[unknown]"
@@ -122,6 +126,7 @@ public final class ProcessSymbols {
             return Frame(function: name, systemName: name, address: address, mapping: nil)
         }
         guard mapping.isFile else {
+            if mapping.path.isEmpty, let jit = jitFrame(address, isReturnAddress: isReturnAddress, mapping: mapping) { return jit }
             let name = mapping.path.isEmpty ? "[anon]" : mapping.path
             return placeholder(name, address, mapping, buildID: "")
         }
@@ -157,6 +162,15 @@ public final class ProcessSymbols {
         }
         return Frame(function: found.qualifiedName, systemName: found.qualifiedName, address: code, mapping: nil, kind: .python,
                      file: found.filename, line: found.line(atCodeUnit: offset), startLine: found.firstLine)
+    }
+
+    /// The frame of JIT-compiled code (anonymous memory) named by the process's perf map.
+    private func jitFrame(_ address: UInt64, isReturnAddress: Bool, mapping: MemoryMapping?) -> Frame? {
+        let lookup = isReturnAddress && address > (mapping?.start ?? 0) ? address - 1 : address
+        guard let name = symbolizer.perfMaps.name(pid: pid, address: lookup) else { return nil }
+        let path = symbolizer.perfMaps.path(pid: pid)
+        let mapped = mapping.map { BinaryMapping(start: $0.start, limit: $0.end, fileOffset: 0, path: path, buildID: "") }
+        return Frame(function: name, systemName: name, address: address, mapping: mapped)
     }
 
     private func resolve(_ mapping: MemoryMapping) -> Result<LoadedBinary, ELFError> {
