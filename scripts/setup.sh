@@ -16,6 +16,8 @@ packages=(
   openssl python3-venv               # TLS test server; the virtualenv below
   qemu-system-x86 busybox-static     # the kernel matrix boots other kernels (tests/vm/)
   xz-utils                           # … and unpacks their xz-compressed modules
+  gdb linux-perf                     # the references stacks are compared with in tests
+  nodejs                             # the JIT fixture (perf map) in tests
 )
 if ! grep -qiE 'debian|ubuntu' /etc/os-release 2>/dev/null; then
   echo "setup.sh: this script installs with apt (Debian/Ubuntu); install the equivalents of: ${packages[*]}" >&2
@@ -23,11 +25,13 @@ fi
 # Ubuntu ships bpftool in linux-tools; Debian as bpftool.
 if grep -qi ubuntu /etc/os-release 2>/dev/null; then
   packages=("${packages[@]/bpftool/linux-tools-common}")
+  packages=("${packages[@]/linux-perf/}")  # perf is in linux-tools-common and linux-tools-$(uname -r)
   packages+=("linux-tools-$(uname -r)")
 fi
 
 missing=()
 for p in "${packages[@]}"; do
+  [ -n "$p" ] || continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # The Swift toolchain brings its own clang and llvm-symbolizer; do not require Debian's then.

@@ -1,0 +1,122 @@
+import Foundation
+import Pprof
+import TestSupport
+import XCTest
+
+/// JIT-compiled JavaScript named from Node's perf map (`--perf-basic-prof`),
+/// judged against `perf record -g` (which reads the same map) on the same
+/// process at the same time (`Fixtures/node_chain.js`).
+final class JITFramesTests: AgentTestCase {
+    var script: String { TestEnvironment.packageRoot.appendingPathComponent("Fixtures/node_chain.js").path }
+    static let nodeFlags = ["--perf-basic-prof", "--interpreted-frames-native-stack", "--no-turbo-inlining"]
+
+    func node() throws -> String {
+        try XCTUnwrap(TestEnvironment.which("node") ?? TestEnvironment.which("nodejs"), "node missing: apt-get install nodejs (scripts/setup.sh)")
+    }
+
+    /// The function of a V8 perf-map name ("JS:*hotLoop /path/x.js:1:17" → "hotLoop"; the
+    /// tier mark ~ ^ + * dropped), nil for frames that are not JavaScript of `file`.
+    /// Node 20+ writes "JS:", Node 18 and older "LazyCompile:" or "Function:".
+    static func jsFunction(_ name: some StringProtocol, in file: String? = nil) -> String? {
+        guard let prefix = ["JS:", "LazyCompile:", "Function:"].first(where: { name.hasPrefix($0) }) else { return nil }
+        var rest = name.dropFirst(prefix.count)
+        if let mark = rest.first, "~^+*".contains(mark) { rest = rest.dropFirst() }
+        let function = String(rest.prefix { $0 != " " })
+        if let file, !rest.contains(file) { return nil }
+        return function.isEmpty ? nil : function
+    }
+
+    /// The named JavaScript functions of `file` in a leaf-first stack, outermost first.
+    static func jsChain(_ leafFirst: [String], in file: String? = nil) -> [String] {
+        leafFirst.reversed().compactMap { jsFunction($0, in: file) }
+    }
+
+    /// Root-first chains of `perf script` (one per sample).
+    func perfChains(_ data: String, file: String) throws -> [[String]] {
+        let perf = try XCTUnwrap(TestEnvironment.which("perf"), "perf missing: apt-get install linux-perf")
+        let script = try Command.run(perf, ["script", "-i", data, "-F", "ip,sym"])
+        var chains: [[String]] = [], current: [String] = []
+        for line in script.output.split(separator: "\n", omittingEmptySubsequences: false) {
+            let trimmed = line.drop { $0 == " " || $0 == "\t" }
+            guard let space = trimmed.firstIndex(of: " ") else {
+                if trimmed.isEmpty, !current.isEmpty { chains.append(Self.jsChain(current, in: file)); current = [] }
+                continue
+            }
+            current.append(String(trimmed[trimmed.index(after: space)...]))
+        }
+        if !current.isEmpty { chains.append(Self.jsChain(current, in: file)) }
+        return chains
+    }
+
+    static func shares(_ chains: [[String]]) -> [[String]: Double] {
+        var shares: [[String]: Double] = [:]
+        for chain in chains { shares[chain, default: 0] += 1 / Double(max(chains.count, 1)) }
+        return shares
+    }
+
+    func testNodeJavaScriptChainsAgreeWithPerf() throws {
+        let target = try Command.start(try node(), Self.nodeFlags + [script, "single", "30"])
+        addTeardownBlock { target.terminate(); target.waitUntilExit() }
+        Thread.sleep(forTimeInterval: 1)  // past start-up and the first tier-ups
+        let pid = String(target.processIdentifier)
+        let data = scratch.appendingPathComponent("perf.data").path
+        let perfTool = try XCTUnwrap(TestEnvironment.which("perf"), "perf missing: apt-get install linux-perf")
+        let perf = try Command.start(perfTool, ["record", "-q", "-F", "97", "-g", "-p", pid, "-o", data, "--", "sleep", "6"])
+        let samples = try record(["--pid", pid, "--duration", "6"])
+        perf.waitUntilExit()
+        let file = "node_chain.js"
+        let expected: Set<[String]> = [["main", "handleRequest", "parse", "hotLoop"], ["main", "handleRequest", "parse", "coldLoop"]]
+        var ours: [[String]] = []
+        for sample in samples {
+            ours += Array(repeating: Self.jsChain(sample.functions, in: file), count: Int(sample.values.first ?? 0))
+        }
+        let theirs = try perfChains(data, file: file)
+        let exact = { (chains: [[String]]) in Double(chains.filter(expected.contains).count) / Double(max(chains.count, 1)) }
+        let (mine, perfs) = (Self.shares(ours), Self.shares(theirs))
+        let overlap = mine.reduce(0.0) { $0 + min($1.value, perfs[$1.key] ?? 0) }
+        let top = { (s: [[String]: Double]) in
+            s.sorted { $0.value > $1.value }.prefix(4).map { "  \(String(format: "%.3f", $0.value)) \($0.key.joined(separator: " → "))" }.joined(separator: "\n")
+        }
+        let report = "node: agent \(ours.count) samples, \(String(format: "%.1f", 100 * exact(ours))) % exactly main → handleRequest → parse → hot/coldLoop; "
+            + "perf \(theirs.count) samples, \(String(format: "%.1f", 100 * exact(theirs))) %; weighted overlap \(String(format: "%.3f", overlap))\n"
+            + "agent:\n\(top(mine))\nperf:\n\(top(perfs))"
+        print(report)
+        XCTAssertGreaterThan(ours.count, 400, report)
+        XCTAssertGreaterThan(theirs.count, 300, report)
+        XCTAssertGreaterThanOrEqual(exact(ours), 0.9, report)
+        XCTAssertGreaterThanOrEqual(exact(ours), exact(theirs) - 0.03, report)
+        XCTAssertGreaterThanOrEqual(overlap, 0.9, report)
+        // The JavaScript sits between the native frames that entered it: node::Start below, _start at the root.
+        let rooted = samples.filter { sample in
+            sample.functions.last == "_start" && sample.functions.contains { $0.hasPrefix("node::Start") }
+                && sample.functions.contains { ["hotLoop", "coldLoop"].contains(Self.jsFunction($0)) }
+        }.reduce(0) { $0 + ($1.values.first ?? 0) }
+        XCTAssertGreaterThanOrEqual(Double(rooted) / Double(max(ours.count, 1)), 0.9, "JS frames not under node::Start and _start\n\(report)")
+        XCTAssertTrue(samples.allSatisfy { sample in
+            zip(sample.functions, sample.mappings).allSatisfy { Self.jsFunction($0.0) == nil || $0.1.hasPrefix("/tmp/perf-") }
+        }, "JIT frames carry the perf map as their mapping")
+    }
+
+    /// Code compiled after the agent started is named: the map is tailed, not read once.
+    func testCodeCompiledAfterTheAgentStartedIsNamed() throws {
+        let target = try Command.start(try node(), Self.nodeFlags + [script, "late", "30", "4"])
+        addTeardownBlock { target.terminate(); target.waitUntilExit() }
+        Thread.sleep(forTimeInterval: 0.5)
+        let samples = try record(["--pid", String(target.processIdentifier), "--duration", "7"])
+        var warm: Int64 = 0, late: Int64 = 0, total: Int64 = 0
+        var others: [String: Int64] = [:]
+        for sample in samples {
+            let count = sample.values.first ?? 0
+            total += count
+            let chain = Self.jsChain(sample.functions)
+            if chain.suffix(2) == ["warmUp", "spinWarm"] { warm += count }
+            else if chain.last == "lateLoop" { late += count }
+            else { others[chain.joined(separator: " → ") + " | leaf " + (sample.functions.first ?? ""), default: 0] += count }
+        }
+        let report = "late: \(total) samples, warm-up \(warm), late code \(late); others: \(others.sorted { $0.value > $1.value }.prefix(5))"
+        print(report)
+        XCTAssertGreaterThan(warm, 50, "the agent did not sample before the late code was compiled\n\(report)")
+        XCTAssertGreaterThan(late, 150, report)
+        XCTAssertGreaterThanOrEqual(Double(warm + late) / Double(max(total, 1)), 0.9, report)
+    }
+}
