@@ -14,9 +14,17 @@ enum PythonStackMerge {
         frame.kind == .native && frame.function.hasPrefix("_PyEval_EvalFrameDefault")
     }
 
+    /// Whether a native frame is one of CPython's `-X perf` trampolines (3.12+): JIT code in
+    /// front of each activation, named `py::function:file` in the perf map. With the Python
+    /// frames read in BPF it says nothing more, so it is dropped.
+    static func isPerfTrampoline(_ frame: Frame) -> Bool {
+        frame.kind == .native && frame.function.hasPrefix("py::") && frame.mapping?.path.hasPrefix("/tmp/perf-") == true
+    }
+
     /// `native` leaf first (kernel frames first); `python` innermost first with their activation marks.
     static func merge(native: [Frame], python: [(frame: Frame, startsActivation: Bool)]) -> [Frame] {
         guard !python.isEmpty else { return native }
+        let native = native.contains(where: isPerfTrampoline) ? native.filter { !isPerfTrampoline($0) } : native
         var groups: [[Frame]] = []
         for (index, entry) in python.enumerated() {
             if index == 0 || entry.startsActivation { groups.append([]) }

@@ -22,6 +22,16 @@ final class PythonStackMergeTests: XCTestCase {
                                        "Py_RunMain", "_start"])
     }
 
+    func testPerfTrampolinesOfXPerfGiveWayToThePythonFrames() {
+        let perfMap = BinaryMapping(start: 0x7f00_0000, limit: 0x7f00_1000, fileOffset: 0, path: "/tmp/perf-7.map", buildID: "")
+        let trampoline = Frame(function: "py::parse:/srv/app.py", systemName: "py::parse:/srv/app.py", address: 0x7f00_0010, mapping: perfMap)
+        let stack = [native("_PyEval_EvalFrameDefault"), trampoline, native("_PyFunction_Vectorcall"), native("_PyEval_EvalFrameDefault"),
+                     native("Py_RunMain")]
+        let merged = PythonStackMerge.merge(native: stack, python: [(python("parse"), false), (python("<module>"), true)])
+        XCTAssertEqual(names(merged), ["parse", "_PyFunction_Vectorcall", "<module>", "Py_RunMain"])
+        XCTAssertEqual(names(PythonStackMerge.merge(native: stack, python: [])), names(stack), "kept where BPF read no Python frames")
+    }
+
     func testGroupsBeyondTheActivationsFoundGoToTheOutermostOne() {
         let stack = [native("_PyEval_EvalFrameDefault"), native("[unknown]")]
         let merged = PythonStackMerge.merge(native: stack, python: [(python("inner"), false), (python("outer"), true)])
