@@ -21,36 +21,16 @@
  * scratch slot: a loop over both inline makes the verifier explore every
  * combination of their branches ("program too large").
  *
- * Maps: python_processes, python_threads and python_stats are declared
- * identically in every object and created once by the agent (SharedBPFMaps),
- * like the unwinder's.
+ * Maps (python_maps.bpf.h): python_processes, python_threads and python_stats
+ * are declared identically in every object and created once by the agent
+ * (SharedBPFMaps), like the unwinder's.
  */
 #ifndef PYTHON_BPF_H
 #define PYTHON_BPF_H
 
 #include "python.h"
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1); /* PYTHON_DEFAULT_PROCESSES when unwinder = dwarf */
-	__type(key, __u32);
-	__type(value, struct python_process);
-} python_processes SEC(".maps");
-
-/* Host thread id -> its PyThreadState, re-checked at every use. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1); /* PYTHON_DEFAULT_THREADS */
-	__type(key, __u32);
-	__type(value, __u64);
-} python_threads SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PYTHON_STAT_COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} python_stats SEC(".maps");
+#include "python_maps.bpf.h"
 
 static __always_inline void python_stat_add(__u32 reason, __u64 delta)
 {

@@ -61,6 +61,7 @@
 #include <bpf/bpf_core_read.h>
 #include "unwind.h"
 #include "python.h"
+#include "python_maps.bpf.h"
 
 /* Set by the agent before load: enum unwinder_kind, and the kernel's enum
  * unwind_kernel_feature bits (the branches for the others are dead code the
@@ -170,7 +171,7 @@ struct unwind_walk {
 	__u32 py_ns_tid;   /* the thread's id in its pid namespace */
 	__u32 py_frames;   /* Python frames recorded in this walk */
 	__u32 py_new_group; /* the next frame recorded starts an outer activation */
-	__u32 py_reserved;
+	__u32 py_listed;    /* 0: not looked up yet in this walk, 1: a listed Python process, 2: not */
 	struct unwind_stack stack;
 	/* Kept from walk to walk (not reset): see the header comment. */
 	struct unwind_cached_rule cache[UNWIND_RULE_CACHE_SLOTS];
@@ -412,6 +413,32 @@ static __always_inline int unwind_fp_step(struct unwind_walk *st, __u64 *ra)
 	return UNWIND_CONTINUE;
 }
 
+/* CPython 3.12+'s `-X perf` trampoline, copied once per code object into
+ * anonymous memory: `sub $8,%rsp; call *%rcx; add $8,%rsp; ret` (11 bytes, no
+ * frame pointer, no CFI). A return address into it points at the `add`, 6
+ * bytes in; the caller's frame is then at rsp + 16, rbp untouched. */
+#define PERF_TRAMPOLINE_HEAD 0x8348d1ff08ec8348ULL /* 48 83 ec 08 ff d1 48 83, little-endian */
+#define PERF_TRAMPOLINE_TAIL 0xc308c4U             /* c4 08 c3 */
+
+static __always_inline int unwind_trampoline_step(struct unwind_walk *st, __u64 *ra)
+{
+	/* Only in listed Python processes (looked up once per walk): elsewhere
+	 * (V8, the JVM, Go) a frame-pointer frame costs no code read. */
+	if (!st->py_listed) {
+		__u32 pid = st->pid;
+		st->py_listed = bpf_map_lookup_elem(&python_processes, &pid) ? 1 : 2;
+	}
+	__u64 code[2] = {};
+	if (st->py_listed != 1 || st->exact || st->pc < 6 || bpf_probe_read_user(code, 11, (void *)(st->pc - 6)))
+		return UNWIND_END_BAD;
+	if (code[0] != PERF_TRAMPOLINE_HEAD || (code[1] & 0xffffff) != PERF_TRAMPOLINE_TAIL)
+		return UNWIND_END_BAD;
+	if (bpf_probe_read_user(ra, sizeof(*ra), (void *)(st->sp + 8)))
+		return UNWIND_END_FAULT;
+	st->sp += 16;
+	return UNWIND_CONTINUE;
+}
+
 /* Applies `rule` to the current frame: computes the caller's pc/sp/bp. */
 static __always_inline int unwind_table_step(struct unwind_walk *st, struct unwind_rule *rule, __u64 *ra, bool *exact)
 {
@@ -618,6 +645,10 @@ static __always_inline int unwind_frame(struct unwind_walk *st, __u32 max_depth)
 		outcome = unwind_table_step(st, rule, &ra, &exact);
 		if (outcome == UNWIND_CONTINUE)
 			st->table_frames++;
+	} else if ((fp_reason == UNWIND_STAT_FP_MAPPING || fp_reason == UNWIND_STAT_FP_NO_MAPPING) &&
+		   unwind_trampoline_step(st, &ra) == UNWIND_CONTINUE) {
+		outcome = UNWIND_CONTINUE;
+		unwind_stat(src, UNWIND_STAT_FRAMES_TRAMPOLINE);
 	} else {
 		outcome = unwind_fp_step(st, &ra);
 		unwind_stat(src, fp_reason);
@@ -694,6 +725,7 @@ static __always_inline struct unwind_walk *unwind_user_stack(const struct unwind
 	st->pid = pid;
 	st->stack.depth = 0;
 	st->stack.flags = 0;
+	st->py_listed = 0;
 	unwind_stat(src, UNWIND_STAT_STACKS);
 
 	__u64 start = bpf_ktime_get_ns();

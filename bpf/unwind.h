@@ -244,6 +244,7 @@ enum unwind_stat {
 	UNWIND_STAT_REQUESTS_LOST,     /* ... not sent: the ring buffer was full */
 	UNWIND_STAT_RULE_CACHE_HITS,   /* table frames whose rule came from the per-CPU rule cache */
 	UNWIND_STAT_WALK_NS,           /* nanoseconds spent in table walks (bpf_ktime_get_ns around the frame loop) */
+	UNWIND_STAT_FRAMES_TRAMPOLINE, /* frames of CPython's -X perf trampolines, stepped by their known shape */
 	UNWIND_STAT_COUNT,
 };
 

@@ -17,12 +17,13 @@ extension AgentMetrics {
         ]
         guard u.mode == "dwarf" else { return families }
         let stackOutcomes = ["reached_stop", "null_end", "depth_limit", "read_fault", "bad_rule", "no_process", "no_user_regs", "store_failed"]
-        let frameKinds = ["frames_table", "frames_fp", "fp_no_mapping", "fp_mapping", "fp_no_row", "fp_invalid_row", "signal_frames", "rule_cache_hits"]
+        let frameKinds = ["frames_table", "frames_fp", "fp_no_mapping", "fp_mapping", "fp_no_row", "fp_invalid_row", "signal_frames", "rule_cache_hits",
+                          "frames_trampoline"]
         let sources = u.counters.values.keys.sorted()
         families.append(.counter("profiler_agent_unwind_stacks", "User stacks by how their walk ended (reached_stop: complete to _start/clone3).",
                                  sources.flatMap { source in stackOutcomes.map { ([("source", source), ("outcome", $0)], Double(u.counters.values[source]?[$0] ?? 0)) } }))
         families.append(.counter("profiler_agent_unwind_frames", "User frames by how they were unwound (table row, frame pointers and why; "
-                                 + "rule_cache_hits: table frames whose rule came from the per-CPU cache).",
+                                 + "rule_cache_hits: table frames whose rule came from the per-CPU cache; frames_trampoline: CPython -X perf trampolines).",
                                  sources.flatMap { source in frameKinds.map { ([("source", source), ("kind", $0)], Double(u.counters.values[source]?[$0] ?? 0)) } }))
         families.append(MetricFamily(name: "profiler_agent_unwind_walk_seconds", help: "Time BPF spent walking user stacks with tables.",
                                      kind: .counter, unit: "seconds",

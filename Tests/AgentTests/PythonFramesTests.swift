@@ -108,6 +108,32 @@ final class PythonFramesTests: AgentTestCase {
     func testPyenvPython312ChainsAgreeWithPySpy() throws { try assertChains(minor: 12) }
     func testPyenvPython313ChainsAgreeWithPySpy() throws { try assertChains(minor: 13) }
 
+    /// Under `-X perf` (3.12+) every activation is entered through a JIT trampoline without
+    /// frame pointer or CFI: the walk steps over it by its known shape, so stacks still reach
+    /// `_start`, the Python chain is the same, and no trampoline frame is left in it.
+    func testPyenvPython312UnderXPerfStillUnwindsToStart() throws {
+        let python = try pythonInterpreter(12)
+        let fixture = try Command.start(python, ["-X", "perf", script, "single", "30"])
+        addTeardownBlock {
+            fixture.terminate()
+            fixture.waitUntilExit()
+            try? FileManager.default.removeItem(atPath: "/tmp/perf-\(fixture.processIdentifier).map")
+        }
+        Thread.sleep(forTimeInterval: 1)
+        let samples = try record(["--duration", "4", "--pid", String(fixture.processIdentifier)])
+        let ours = Self.report(samples.map { (Self.pythonChain($0), $0.count) })
+        let total = samples.reduce(0) { $0 + $1.count }
+        let rooted = samples.filter { $0.functions.last == "_start" && $0.functions.contains("Py_RunMain") }.reduce(0) { $0 + $1.count }
+        let trampolines = samples.filter { $0.functions.contains { $0.hasPrefix("py::") } }.reduce(0) { $0 + $1.count }
+        let summary = "-X perf: \(total) samples, \(rooted) reach _start through Py_RunMain, \(ours.exact) exact chains, "
+            + "\(trampolines) with a trampoline frame\n\(ours.text)"
+        print(summary)
+        XCTAssertGreaterThan(total, 250, summary)
+        XCTAssertGreaterThanOrEqual(Double(rooted) / Double(total), 0.95, summary)
+        XCTAssertGreaterThanOrEqual(Double(ours.exact) / Double(total), 0.95, summary)
+        XCTAssertEqual(trampolines, 0, summary)
+    }
+
     /// Four threads in four chains: each thread's samples carry its own (so no sample
     /// took another thread's state), under 3.11 and 3.13 (two thread-state layouts).
     func assertThreads(minor: Int, file: StaticString = #filePath, line: UInt = #line) throws {

@@ -13,7 +13,7 @@ public struct UnwindCounters: Sendable, Equatable {
     static let names = [
         "stacks", "no_process", "no_user_regs", "reached_stop", "null_end", "depth_limit", "read_fault", "bad_rule",
         "frames_table", "frames_fp", "fp_no_mapping", "fp_mapping", "fp_no_row", "fp_invalid_row", "signal_frames",
-        "store_failed", "requests", "requests_lost", "rule_cache_hits", "walk_ns",
+        "store_failed", "requests", "requests_lost", "rule_cache_hits", "walk_ns", "frames_trampoline",
     ]
 
     /// Reads the shared counter map.
