@@ -31,7 +31,7 @@ public final class PerfMaps: Sendable {
     /// Bytes of one map read at most (a longer file is cut there).
     public static let defaultMaximumFileBytes: UInt64 = 256 << 20
     /// Entries held at most over all processes (one process holds at most half).
-    public static let maximumEntries = 1 << 20
+    public static let maximumEntries = 1 << 19
     /// How long a process's map is kept after it was last used.
     static let idleSeconds: UInt64 = 120
 
