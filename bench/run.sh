@@ -6,14 +6,14 @@
 #   BENCH_REPS=3               repetitions of each measurement (min/median/max)
 #   BENCH_PROFILE_SECONDS=20   workload length per profiler in the profiling-cost benchmark
 #   BENCH_MEMORY_SECONDS=300   length of the memory run
-#   BENCH_SECTIONS="profile syscall symbolize accuracy startup memory unwind python"   what to run
+#   BENCH_SECTIONS="profile syscall symbolize accuracy startup memory unwind python xperf"   what to run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REPS=${BENCH_REPS:-3}
 PROFILE_SECONDS=${BENCH_PROFILE_SECONDS:-20}
 MEMORY_SECONDS=${BENCH_MEMORY_SECONDS:-300}
-SECTIONS=" ${BENCH_SECTIONS:-profile syscall symbolize accuracy startup memory unwind python} "
+SECTIONS=" ${BENCH_SECTIONS:-profile syscall symbolize accuracy startup memory unwind python xperf} "
 run_section() { [[ $SECTIONS == *" $1 "* ]]; }
 AGENT=$PWD/.build/release/profiler-agent
 FIX=$PWD/.build/fixtures
@@ -328,4 +328,37 @@ report "python.fifty_processes.agent_rss_mib $(python3 -c "print(f'{$(stats rss 
 report "python.fifty_processes.name_cache $(stats metric $PORT 'profiler_agent_python_name_cache_total{result="hit"}') hits, $(stats metric $PORT 'profiler_agent_python_name_cache_total{result="miss"}') misses"
 kill -TERM $agent; wait $agent || true
 kill $pythons; wait $pythons 2>/dev/null || true
+fi
+
+if run_section xperf; then
+# 8 (c). What `-X perf` costs the target (no agent running): the alternative to reading frames in BPF.
+#     CPython 3.12 timing itself over the same work with and without it: Python-to-Python calls
+#     (inlined in one interpreter activation normally; -X perf installs an eval-frame hook, which
+#     stops that inlining, so each call becomes an activation entered through a trampoline) and
+#     C-to-Python callbacks (one activation per call either way).
+PY312=$(ls -d "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/3.12.*/bin/python3.12 2>/dev/null | tail -1)
+if [ -x "$PY312" ]; then
+  xperf_work='import os, time
+def f(x): return x + 1
+def calls(n):
+    t = 0
+    for i in range(n): t = f(t)
+    return t
+start = time.perf_counter(); calls(3_000_000); py = time.perf_counter() - start
+start = time.perf_counter(); sum(map(f, range(3_000_000))); c = time.perf_counter() - start
+print(os.getpid(), py, c)'
+  declare -A XP
+  for rep in $(seq "$REPS"); do
+    for mode in off on; do
+      flags=(); [ $mode = on ] && flags=(-X perf)
+      read -r pid py c < <("$PY312" "${flags[@]}" -c "$xperf_work")
+      XP[$mode.py]+="$py "; XP[$mode.c]+="$c "
+      rm -f "/tmp/perf-$pid.map"
+    done
+  done
+  report "python.x_perf_cost.python_calls $(ratio "$(median "${XP[on.py]}")" "$(median "${XP[off.py]}")") (3.12, 3 M Python-to-Python calls, time with -X perf / without; $(stats mmm ${XP[off.py]}) s without, $(stats mmm ${XP[on.py]}) s with)"
+  report "python.x_perf_cost.c_callbacks $(ratio "$(median "${XP[on.c]}")" "$(median "${XP[off.c]}")") (3.12, 3 M calls from map(), one trampoline each; $(stats mmm ${XP[off.c]}) s without, $(stats mmm ${XP[on.c]}) s with)"
+else
+  report "python.x_perf_cost not measured: no pyenv CPython 3.12"
+fi
 fi
