@@ -10,7 +10,8 @@ import Glibc
 /// user (as `perf` requires), opened without leaving the process's root
 /// (`RootedPath`: a symlink cannot point the agent at its own files) and
 /// without blocking (a FIFO is refused). It is looked at again at most once per
-/// `checkInterval` per process; each look reads only what was appended, at most
+/// `checkInterval` per process; each look reads only what was appended (after
+/// checking that the bytes it read last are still there), at most
 /// `maximumFileBytes` in all (256 MiB). Memory is bounded: at most `maximumEntries`
 /// entries over all processes, the least recently used process dropped first.
 public final class PerfMaps: Sendable {
@@ -32,6 +33,8 @@ public final class PerfMaps: Sendable {
     public static let defaultMaximumFileBytes: UInt64 = 256 << 20
     /// Entries held at most over all processes (one process holds at most half).
     public static let maximumEntries = 1 << 19
+    /// Bytes before the read position compared at each look, to tell growth from a rewrite.
+    static let tailBytes = 64
     /// How long a process's map is kept after it was last used.
     static let idleSeconds: UInt64 = 120
 
@@ -42,6 +45,8 @@ public final class PerfMaps: Sendable {
         var owners: Set<UInt32> = []
         var file: (device: UInt64, inode: UInt64)?
         var consumed: UInt64 = 0
+        /// The last bytes read (up to `consumed`): found again there when the file only grew.
+        var tail: [UInt8] = []
         var checkedAt: UInt64 = 0
         var usedAt: UInt64 = 0
         var cut = false
@@ -123,11 +128,14 @@ public final class PerfMaps: Sendable {
             return
         }
         let identity = source.identity
-        if let file = map.file, file != (identity.device, identity.inode) || identity.size < map.consumed {
-            // Replaced or truncated: start over.
+        let tailStart = map.consumed - UInt64(map.tail.count)
+        if let file = map.file, file != (identity.device, identity.inode) || identity.size < map.consumed
+            || (try? source.read(offset: tailStart, count: map.tail.count)) != map.tail {
+            // Replaced, truncated, or rewritten in place (`jcmd PID Compiler.perfmap` again): start over.
             statistics.malformedLines += map.table.malformedLines
             map.table = PerfMapTable()
             map.consumed = 0
+            map.tail = []
             map.cut = false
         }
         map.file = (identity.device, identity.inode)
@@ -143,6 +151,7 @@ public final class PerfMaps: Sendable {
         // No newline in a whole chunk, or in the last bytes before the limit: skip them.
         if used == 0 && (count == readChunkBytes || map.consumed + UInt64(count) == maximumFileBytes) { used = count }
         map.consumed += UInt64(used)
+        map.tail = Array(bytes[max(0, used - Self.tailBytes)..<used])
         if map.table.count == before, map.table.count >= Self.maximumEntries / 2, !map.cut { statistics.refused += 1; map.cut = true }
     }
 

@@ -161,6 +161,21 @@ final class PerfMapFilesTests: XCTestCase {
         XCTAssertEqual(perfMaps.statistics.entries, 1)
     }
 
+    func testAMapRewrittenInPlaceIsReadAfresh() throws {
+        // What `jcmd PID Compiler.perfmap` does when run again: the same file, truncated and
+        // written anew, now longer than what was read.
+        let perfMaps = maps()
+        try append("1000 10 void Old.run()\n")
+        XCTAssertEqual(perfMaps.name(pid: pid, address: 0x1000), "void Old.run()")
+        let handle = try FileHandle(forWritingTo: mapURL)
+        try handle.truncate(atOffset: 0)
+        try handle.write(contentsOf: Data("1000 20 void New.call(int)\n2000 10 void New.run()\n".utf8))
+        try handle.close()
+        XCTAssertEqual(perfMaps.name(pid: pid, address: 0x1000), "void New.call(int)")
+        XCTAssertEqual(perfMaps.name(pid: pid, address: 0x2000), "void New.run()")
+        XCTAssertEqual(perfMaps.statistics.entries, 2)
+    }
+
     func testASymlinkOutOfTheRootIsNotFollowed() throws {
         let elsewhere = outside.appendingPathComponent("tmp/perf-7.map")
         try FileManager.default.createDirectory(at: elsewhere.deletingLastPathComponent(), withIntermediateDirectories: true)
