@@ -29,7 +29,8 @@ FIX_CFLAGS := -O2 -g0 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
 FIXTURES := $(FIX)/cpu_split $(FIX)/read_loop $(FIX)/libfixture.so $(FIX)/libfixture_stripped.so \
 	$(FIX)/symbols_pie $(FIX)/symbols_nopie $(FIX)/symbols_dynsym $(FIX)/symbols_buildid_debug \
 	$(FIX)/symbols_debuglink $(FIX)/cpp_names $(FIX)/sleeper $(FIX)/pipe_block $(FIX)/dns_lookup $(FIX)/churn_child \
-	$(FIX)/unwind_target $(FIX)/unwind_target_debug_frame $(FIX)/libunwind_hop.so $(FIX)/unwind_scenarios
+	$(FIX)/unwind_target $(FIX)/unwind_target_debug_frame $(FIX)/libunwind_hop.so $(FIX)/unwind_scenarios \
+	$(FIX)/JavaChain.class
 
 .SECONDARY:
 .PHONY: build bpf fixtures agent test unit-tests run setup clean proto bench fuzz soak check-sanitizers kernel-matrix
@@ -58,6 +59,11 @@ agent: bpf
 
 # --- Fixtures: programs with known behaviour, built from source.
 fixtures: $(FIXTURES)
+
+# The JVM fixture of the JIT perf-map tests (Debian's OpenJDK 17).
+$(FIX)/JavaChain.class: Fixtures/JavaChain.java
+	@mkdir -p $(FIX)
+	javac -d $(FIX) $<
 
 $(FIX)/cpu_split: Fixtures/cpu_split.c
 	@mkdir -p $(FIX)

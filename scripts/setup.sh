@@ -17,7 +17,7 @@ packages=(
   qemu-system-x86 busybox-static     # the kernel matrix boots other kernels (tests/vm/)
   xz-utils                           # … and unpacks their xz-compressed modules
   gdb linux-perf                     # the references stacks are compared with in tests
-  nodejs                             # the JIT fixture (perf map) in tests
+  nodejs openjdk-17-jdk-headless     # the JIT fixtures (perf maps) in tests
 )
 if ! grep -qiE 'debian|ubuntu' /etc/os-release 2>/dev/null; then
   echo "setup.sh: this script installs with apt (Debian/Ubuntu); install the equivalents of: ${packages[*]}" >&2

@@ -109,6 +109,73 @@ final class JITFramesTests: AgentTestCase {
         }, "JIT frames carry the perf map as their mapping")
     }
 
+    /// The method of a HotSpot perf-map name ("long JavaChain.hotLoop(int)" → "hotLoop"), nil
+    /// for other frames (the interpreter, stubs, other classes).
+    static func javaMethod(_ name: String) -> String? {
+        guard let dot = name.range(of: " JavaChain.")?.upperBound, let paren = name[dot...].firstIndex(of: "(") else { return nil }
+        return String(name[dot..<paren])
+    }
+
+    /// Compiled Java named from the map `jcmd PID Compiler.perfmap` writes, against `perf record -g`
+    /// on the same JVM (run with -XX:+PreserveFramePointer), main thread only (under `JavaMain`).
+    func testJVMCompiledMethodsAgreeWithPerf() throws {
+        let java = try XCTUnwrap(TestEnvironment.which("java"), "java missing: apt-get install openjdk-17-jdk-headless (scripts/setup.sh)")
+        let jcmd = try XCTUnwrap(TestEnvironment.which("jcmd"), "jcmd missing: apt-get install openjdk-17-jdk-headless")
+        let classes = URL(fileURLWithPath: TestEnvironment.fixture("JavaChain.class")).deletingLastPathComponent().path
+        let target = try Command.start(java, ["-XX:+PreserveFramePointer", "-XX:CompileCommand=quiet", "-XX:CompileCommand=dontinline,JavaChain::*",
+                                              "-Xss1m", "-cp", classes, "JavaChain", "30"])
+        addTeardownBlock {
+            target.terminate()
+            target.waitUntilExit()
+            try? FileManager.default.removeItem(atPath: "/tmp/perf-\(target.processIdentifier).map")
+        }
+        Thread.sleep(forTimeInterval: 3)  // the methods compiled by C2
+        let pid = String(target.processIdentifier)
+        let dump = try Command.run(jcmd, [pid, "Compiler.perfmap"])
+        XCTAssertEqual(dump.status, 0, "jcmd: \(dump.output)")
+        let data = scratch.appendingPathComponent("perf.data").path
+        let perfTool = try XCTUnwrap(TestEnvironment.which("perf"), "perf missing: apt-get install linux-perf")
+        let perf = try Command.start(perfTool, ["record", "-q", "-F", "400", "-g", "-p", pid, "-o", data, "--", "sleep", "6"])
+        let samples = try record(["--pid", pid, "--duration", "6"])
+        perf.waitUntilExit()
+        let expected: Set<[String]> = [["handleRequest", "parse", "hotLoop"], ["handleRequest", "parse", "coldLoop"]]
+        func chain(_ leafFirst: [String]) -> [String] {
+            // main may run interpreted ("Interpreter") or compiled (OSR): leave it out of the chain.
+            leafFirst.reversed().compactMap(Self.javaMethod).filter { $0 != "main" }
+        }
+        var ours: [[String]] = []
+        for sample in samples where sample.functions.contains("JavaMain") {
+            ours += Array(repeating: chain(sample.functions), count: Int(sample.values.first ?? 0))
+        }
+        let script = try Command.run(perfTool, ["script", "-i", data, "-F", "ip,sym"])
+        var theirs: [[String]] = [], current: [String] = []
+        for line in script.output.split(separator: "\n", omittingEmptySubsequences: false) {
+            let trimmed = line.drop { $0 == " " || $0 == "\t" }
+            if trimmed.isEmpty {
+                if current.contains("JavaMain") { theirs.append(chain(current)) }
+                current = []
+            } else if let space = trimmed.firstIndex(of: " ") {
+                current.append(String(trimmed[trimmed.index(after: space)...]))
+            }
+        }
+        if current.contains("JavaMain") { theirs.append(chain(current)) }
+        let exact = { (chains: [[String]]) in Double(chains.filter(expected.contains).count) / Double(max(chains.count, 1)) }
+        let (mine, perfs) = (Self.shares(ours), Self.shares(theirs))
+        let overlap = mine.reduce(0.0) { $0 + min($1.value, perfs[$1.key] ?? 0) }
+        let top = { (s: [[String]: Double]) in
+            s.sorted { $0.value > $1.value }.prefix(4).map { "  \(String(format: "%.3f", $0.value)) \($0.key.joined(separator: " → "))" }.joined(separator: "\n")
+        }
+        let report = "jvm: agent \(ours.count) main-thread samples, \(String(format: "%.1f", 100 * exact(ours))) % exactly handleRequest → parse → hot/coldLoop; "
+            + "perf \(theirs.count), \(String(format: "%.1f", 100 * exact(theirs))) %; weighted overlap \(String(format: "%.3f", overlap))\n"
+            + "agent:\n\(top(mine))\nperf:\n\(top(perfs))"
+        print(report)
+        XCTAssertGreaterThan(ours.count, 400, report)
+        XCTAssertGreaterThan(theirs.count, 1500, report)
+        XCTAssertGreaterThanOrEqual(exact(ours), 0.9, report)
+        XCTAssertGreaterThanOrEqual(exact(ours), exact(theirs) - 0.03, report)
+        XCTAssertGreaterThanOrEqual(overlap, 0.9, report)
+    }
+
     /// Code compiled after the agent started is named: the map is tailed, not read once.
     func testCodeCompiledAfterTheAgentStartedIsNamed() throws {
         let target = try startNode(["late", "30", "4"])
