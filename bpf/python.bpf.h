@@ -63,7 +63,8 @@ static __always_inline bool python_is_thread(struct unwind_walk *st, __u64 tstat
 	if (!tstate || bpf_probe_read_user(st->py_tstate, sizeof(st->py_tstate), (void *)tstate))
 		return false;
 	__u32 n = PYTHON_TSTATE_BYTES / 8;
-	return PYTHON_WORD(st->py_tstate, n, st->py_proc.tstate_native_thread_id) == st->py_ns_tid &&
+	__u64 key = st->py_proc.thread_key == PYTHON_THREAD_KEY_PTHREAD ? st->py_pthread : st->py_ns_tid;
+	return PYTHON_WORD(st->py_tstate, n, st->py_proc.tstate_native_thread_id) == key &&
 	       PYTHON_WORD(st->py_tstate, n, st->py_proc.tstate_interp) == st->py_proc.interp;
 }
 
@@ -124,8 +125,16 @@ __noinline int python_frame_step(__u32 src)
 	bpf_probe_read_user(&fingerprint, sizeof(fingerprint), (void *)(code + st->py_proc.code_fingerprint));
 	__u64 first = code + st->py_proc.code_bytecode;
 	__u64 offset = PYTHON_OFFSET_UNKNOWN;
-	if (instr >= first && (instr - first) / 2 < PYTHON_OFFSET_UNKNOWN)
+	__u32 lasti = (__u32)instr; /* f_lasti: an int, -1 before the first instruction */
+	if (st->py_proc.instr_kind == PYTHON_INSTR_CODE_UNITS) {
+		if (lasti < 0x7fffffff)
+			offset = lasti;
+	} else if (st->py_proc.instr_kind == PYTHON_INSTR_BYTES) {
+		if (lasti < 0x7fffffff)
+			offset = lasti / 2;
+	} else if (instr >= first && (instr - first) / 2 < PYTHON_OFFSET_UNKNOWN) {
 		offset = (instr - first) / 2;
+	}
 	__u64 word0 = PYTHON_FRAME_TAG | (st->py_new_group ? PYTHON_FRAME_NEW_GROUP : 0) | code;
 	__u64 word1 = offset << 32 | (__u32)(fingerprint ^ (fingerprint >> 32));
 	st->stack.frames[depth] = word0;
@@ -133,7 +142,8 @@ __noinline int python_frame_step(__u32 src)
 	st->stack.depth = depth + 2;
 	st->hash = unwind_mix(unwind_mix(st->hash, word0), word1);
 	st->py_frames++;
-	st->py_new_group = st->py_proc.marker_kind == PYTHON_MARKER_IS_ENTRY && marker != 0;
+	st->py_new_group = (st->py_proc.marker_kind == PYTHON_MARKER_IS_ENTRY && marker != 0) ||
+			   st->py_proc.marker_kind == PYTHON_MARKER_EVERY_FRAME;
 	return 0;
 }
 
@@ -149,6 +159,11 @@ static __always_inline void python_walk(struct unwind_walk *st, __u32 src)
 	python_stat_add(PYTHON_STAT_STACKS, 1);
 	st->py_proc = *proc;
 	st->py_ns_tid = python_namespace_tid();
+	st->py_pthread = 0;
+	if (proc->thread_key == PYTHON_THREAD_KEY_PTHREAD) {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		st->py_pthread = BPF_CORE_READ(task, thread.fsbase);
+	}
 	st->py_frames = 0;
 	st->py_new_group = 0;
 

@@ -34,14 +34,28 @@
 /* Thread states searched in a process's list when a thread's is not cached. */
 #define PYTHON_MAX_THREADS 64
 /* Bytes read from a thread state (every offset read must be below). */
-#define PYTHON_TSTATE_BYTES 176
+#define PYTHON_TSTATE_BYTES 184
 /* Bytes read from an interpreter frame (every offset read must be below). */
-#define PYTHON_FRAME_BYTES 72
+#define PYTHON_FRAME_BYTES 112
 
 /* How a frame says where its _PyEval_EvalFrameDefault activation began. */
 enum python_marker_kind {
 	PYTHON_MARKER_IS_ENTRY = 0,    /* 3.11: a bool `is_entry` on the activation's first frame */
 	PYTHON_MARKER_OWNER_SHIM = 1,  /* 3.12+: a shim frame (owner == FRAME_OWNED_BY_CSTACK) below it */
+	PYTHON_MARKER_EVERY_FRAME = 2, /* 3.8-3.10: every frame object is its own activation */
+};
+
+/* What identifies a thread state's thread (python_process.thread_key). */
+enum python_thread_key {
+	PYTHON_THREAD_KEY_NATIVE_TID = 0, /* 3.11+: native_thread_id, the tid in the process's pid namespace */
+	PYTHON_THREAD_KEY_PTHREAD = 1,    /* 3.8-3.10: thread_id, pthread_self(): the thread's fs base (x86_64 glibc) */
+};
+
+/* What a frame's instruction field holds (python_process.instr_kind). */
+enum python_instr_kind {
+	PYTHON_INSTR_POINTER = 0,    /* 3.11+: address of the instruction, inside the code object */
+	PYTHON_INSTR_CODE_UNITS = 1, /* 3.10: f_lasti, an int index in code units */
+	PYTHON_INSTR_BYTES = 2,      /* 3.8, 3.9: f_lasti, an int byte offset */
 };
 #define PYTHON_OWNER_CSTACK 3
 
@@ -52,18 +66,20 @@ struct python_process {
 	__u32 version;      /* major << 8 | minor, e.g. 0x030b */
 	__u16 tstate_next;
 	__u16 tstate_interp;
-	__u16 tstate_native_thread_id;
-	__u16 tstate_frame;        /* 3.11/3.12: tstate->cframe; 3.13: tstate->current_frame */
+	__u16 tstate_native_thread_id; /* or thread_id (3.8-3.10): see thread_key */
+	__u16 tstate_frame;        /* 3.11/3.12: tstate->cframe; 3.13: tstate->current_frame; 3.8-3.10: tstate->frame */
 	__s16 cframe_current_frame; /* offset of current_frame in the cframe; -1: tstate_frame is the frame */
 	__u16 frame_code;
 	__u16 frame_previous;
 	__u16 frame_instr;
 	__u16 frame_marker;  /* is_entry (3.11) or owner (3.12+) byte */
 	__u8 marker_kind;    /* enum python_marker_kind */
-	__u8 reserved0;
+	__u8 thread_key;     /* enum python_thread_key */
 	__u16 code_fingerprint; /* co_firstlineno: 8 bytes read there make the fingerprint */
 	__u16 code_bytecode;    /* PyCode_Type.tp_basicsize: the first instruction */
-	__u32 reserved1;
+	__u8 instr_kind;     /* enum python_instr_kind */
+	__u8 reserved1;
+	__u16 reserved2;
 };
 
 /* Counters of python_stats (per CPU). */

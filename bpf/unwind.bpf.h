@@ -168,6 +168,7 @@ struct unwind_walk {
 	struct python_process py_proc; /* the process's entry, copied once per walk */
 	__u64 py_next;     /* thread search: the next thread state to look at */
 	__u64 py_current;  /* frame walk: the next frame to read */
+	__u64 py_pthread;  /* the thread's fs base: pthread_self() (3.8-3.10 thread keys) */
 	__u32 py_ns_tid;   /* the thread's id in its pid namespace */
 	__u32 py_frames;   /* Python frames recorded in this walk */
 	__u32 py_new_group; /* the next frame recorded starts an outer activation */

@@ -65,12 +65,20 @@ final class PythonStackMergeTests: XCTestCase {
         ])
     }
 
-    func testLayoutsExistFor311To313Only() {
-        for minor in 11...13 { XCTAssertNotNil(CPythonLayout.of(major: 3, minor: minor)) }
-        for minor in [8, 9, 10, 14] { XCTAssertNil(CPythonLayout.of(major: 3, minor: minor)) }
+    func testLayoutsExistFor38To313Only() {
+        for minor in 8...13 { XCTAssertNotNil(CPythonLayout.of(major: 3, minor: minor)) }
+        for minor in [6, 7, 14] { XCTAssertNil(CPythonLayout.of(major: 3, minor: minor)) }
         XCTAssertNil(CPythonLayout.of(major: 2, minor: 7))
+        // Before 3.11: frame objects, each its own activation, named by co_name, keyed by pthread_t.
+        for minor in 8...10 {
+            let layout = CPythonLayout.of(major: 3, minor: minor)!
+            XCTAssertEqual(layout.entryMarker, .everyFrame)
+            XCTAssertEqual(layout.threadKey, .pthread)
+            XCTAssertNil(layout.codeQualifiedName)
+            XCTAssertEqual(layout.instruction, minor == 10 ? .codeUnits : .bytes)
+        }
         // Every offset BPF reads must fall inside the blocks it reads.
-        for minor in 11...13 {
+        for minor in 8...13 {
             let layout = CPythonLayout.of(major: 3, minor: minor)!
             for offset in [layout.threadNext, layout.threadInterpreter, layout.threadFrame, layout.threadNativeThreadID] {
                 XCTAssertLessThanOrEqual(offset + 8, UInt64(PYTHON_TSTATE_BYTES), "3.\(minor)")

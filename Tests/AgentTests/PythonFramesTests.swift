@@ -5,7 +5,7 @@ import XCTest
 
 /// CPython frames walked in BPF and named by the agent, judged against py-spy
 /// recording the same process at the same time (`Fixtures/python_chain.py`),
-/// under Debian's python3.11 and pyenv's 3.12 and 3.13.
+/// under Debian's python3.11 and pyenv's 3.8, 3.9, 3.10, 3.12 and 3.13.
 final class PythonFramesTests: AgentTestCase {
     static let expected: Set<[String]> = [
         ["<module>", "main", "handle_request", "parse", "hot_loop"],
@@ -104,6 +104,9 @@ final class PythonFramesTests: AgentTestCase {
                                     "Python frames not in place of _PyEval_EvalFrameDefault under Py_RunMain:\n\(summary)", file: file, line: line)
     }
 
+    func testPyenvPython38ChainsAgreeWithPySpy() throws { try assertChains(minor: 8) }
+    func testPyenvPython39ChainsAgreeWithPySpy() throws { try assertChains(minor: 9) }
+    func testPyenvPython310ChainsAgreeWithPySpy() throws { try assertChains(minor: 10) }
     func testDebianPython311ChainsAgreeWithPySpy() throws { try assertChains(minor: 11) }
     func testPyenvPython312ChainsAgreeWithPySpy() throws { try assertChains(minor: 12) }
     func testPyenvPython313ChainsAgreeWithPySpy() throws { try assertChains(minor: 13) }
@@ -135,7 +138,8 @@ final class PythonFramesTests: AgentTestCase {
     }
 
     /// Four threads in four chains: each thread's samples carry its own (so no sample
-    /// took another thread's state), under 3.11 and 3.13 (two thread-state layouts).
+    /// took another thread's state), under 3.10, 3.11 and 3.13 (three thread-state layouts;
+    /// 3.10's names its thread by pthread_t).
     func assertThreads(minor: Int, file: StaticString = #filePath, line: UInt = #line) throws {
         let python = try pythonInterpreter(minor)
         let process = Process()
@@ -168,7 +172,9 @@ final class PythonFramesTests: AgentTestCase {
             let chain = Self.pythonChain(sample)
             all[name, default: 0] += sample.count
             // threading's own frames, then the thread's chain, exactly.
-            if chain == ["Thread._bootstrap", "Thread._bootstrap_inner", "Thread.run", "thread_\(letter)", "spin_\(letter)", "spin"] {
+            // Before 3.11 there is no co_qualname: methods are named by co_name, as py-spy names them.
+            let threading = minor >= 11 ? ["Thread._bootstrap", "Thread._bootstrap_inner", "Thread.run"] : ["_bootstrap", "_bootstrap_inner", "run"]
+            if chain == threading + ["thread_\(letter)", "spin_\(letter)", "spin"] {
                 own[name, default: 0] += sample.count
             } else {
                 other[name, default: [:]][chain.joined(separator: " → "), default: 0] += sample.count
@@ -183,6 +189,7 @@ final class PythonFramesTests: AgentTestCase {
         }
     }
 
+    func testPyenvPython310ThreadsEachCarryTheirOwnChain() throws { try assertThreads(minor: 10) }
     func testDebianPython311ThreadsEachCarryTheirOwnChain() throws { try assertThreads(minor: 11) }
     func testPyenvPython313ThreadsEachCarryTheirOwnChain() throws { try assertThreads(minor: 13) }
 
@@ -276,9 +283,9 @@ final class PythonFramesDaemonTests: AgentTestCase {
         try assertNative(python: "/usr/bin/python3.11", message: "thread states name a thread of the process")
     }
 
-    /// A version without a layout (3.10): reported, profiled natively.
+    /// A version without a layout (3.7): reported, profiled natively.
     func testAnUnsupportedVersionIsProfiledNativelyAndReported() throws {
-        try assertNative(python: try pythonInterpreter(10), message: "CPython 3.10 is not supported")
+        try assertNative(python: try pythonInterpreter(7), message: "CPython 3.7 is not supported")
     }
 
     func assertNative(python: String, message: String, file: StaticString = #filePath, line: UInt = #line) throws {

@@ -165,7 +165,7 @@ final class CPythonProcesses: @unchecked Sendable {
         guard var thread = memory.u64(threadsHead) else { return .failure(.unreadable("the interpreter's thread list")) }
         guard thread != 0 else { return .failure(.notInitialized) }
         var listed = 0, matching = 0
-        var visited: Set<UInt64> = []
+        var visited: Set<UInt64> = [], pthreadIDs: Set<UInt64> = []
         while thread != 0, listed < 1024, visited.insert(thread).inserted {
             listed += 1
             guard let state = memory.read(thread, count: Int(PYTHON_TSTATE_BYTES)) else { return .failure(.unreadable("a thread state")) }
@@ -173,7 +173,15 @@ final class CPythonProcesses: @unchecked Sendable {
             guard words[layout.threadInterpreter] == interpreter else {
                 return .failure(.mismatch("thread state \(hex(thread)) does not point back at interpreter \(hex(interpreter))"))
             }
-            if threads.contains(words[layout.threadNativeThreadID]) { matching += 1 }
+            switch layout.threadKey {
+            case .nativeThreadID:
+                if threads.contains(words[layout.threadNativeThreadID]) { matching += 1 }
+            case .pthread:
+                // A pthread_t is its thread's TCB (glibc x86_64): 64-byte aligned, one per thread. Which
+                // thread it is only BPF can tell (the fs base), and does so at every sample.
+                let id = words[layout.threadNativeThreadID]
+                if id != 0, id & 63 == 0, id < 0x8000_0000_0000, pthreadIDs.insert(id).inserted, pthreadIDs.count <= threads.count { matching += 1 }
+            }
             // The innermost non-shim frame's code object must be a code object.
             var frame = words[layout.threadFrame]
             if frame != 0, let indirect = layout.cframeCurrentFrame { frame = memory.u64(frame &+ indirect) ?? 0 }
@@ -210,7 +218,19 @@ final class CPythonProcesses: @unchecked Sendable {
         entry.frame_previous = UInt16(layout.framePrevious)
         entry.frame_instr = UInt16(layout.frameInstruction)
         entry.frame_marker = UInt16(layout.frameMarker)
-        entry.marker_kind = UInt8(layout.entryMarker == .isEntry ? PYTHON_MARKER_IS_ENTRY.rawValue : PYTHON_MARKER_OWNER_SHIM.rawValue)
+        let marker: python_marker_kind = switch layout.entryMarker {
+        case .isEntry: PYTHON_MARKER_IS_ENTRY
+        case .ownerShim: PYTHON_MARKER_OWNER_SHIM
+        case .everyFrame: PYTHON_MARKER_EVERY_FRAME
+        }
+        let instruction: python_instr_kind = switch layout.instruction {
+        case .pointer: PYTHON_INSTR_POINTER
+        case .codeUnits: PYTHON_INSTR_CODE_UNITS
+        case .bytes: PYTHON_INSTR_BYTES
+        }
+        entry.marker_kind = UInt8(marker.rawValue)
+        entry.thread_key = UInt8(layout.threadKey == .pthread ? PYTHON_THREAD_KEY_PTHREAD.rawValue : PYTHON_THREAD_KEY_NATIVE_TID.rawValue)
+        entry.instr_kind = UInt8(instruction.rawValue)
         entry.code_fingerprint = UInt16(layout.codeFirstLine)
         entry.code_bytecode = UInt16(layout.codeBasicSize)
         return .success(entry)

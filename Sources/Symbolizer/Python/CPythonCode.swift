@@ -1,19 +1,20 @@
 /// What a profile shows of one CPython code object, read from the process.
 public struct CPythonCode: Sendable, Equatable {
-    /// `co_qualname` ("Class.method", "outer.<locals>.inner").
+    /// `co_qualname` ("Class.method", "outer.<locals>.inner"); `co_name` before 3.11.
     public var qualifiedName: String
     /// `co_filename`.
     public var filename: String
     /// `co_firstlineno`.
     public var firstLine: Int
-    /// `co_linetable` (3.11+ location table), at most `CPythonObjects.maximumLineTable` bytes.
+    /// `co_linetable` (3.10+) or `co_lnotab`, at most `CPythonObjects.maximumLineTable` bytes.
     public var lineTable: [UInt8]
+    public var lineTableFormat: PythonLineTable.Format = .locations311
 
     /// The source line of the instruction `offset` code units into the bytecode
     /// (`PYTHON_OFFSET_UNKNOWN` or past the table: the first line).
     public func line(atCodeUnit offset: UInt32) -> Int {
         guard offset != UInt32.max else { return firstLine }
-        return PythonLineTable.line(forCodeUnit: Int(offset), firstLine: firstLine, table: lineTable, format: .locations311) ?? firstLine
+        return PythonLineTable.line(forCodeUnit: Int(offset), firstLine: firstLine, table: lineTable, format: lineTableFormat) ?? firstLine
     }
 }
 
@@ -38,11 +39,12 @@ public enum CPythonObjects {
         guard bytes.u64(8) == runtime.codeTypeAddress else { return nil }
         let fingerprint = fingerprint(ofWord: bytes.u64(Int(layout.codeFirstLine)))
         let firstLine = Int(Int32(bitPattern: bytes.u32(Int(layout.codeFirstLine))))
-        guard let name = string(at: bytes.u64(Int(layout.codeQualifiedName)), layout: layout, memory: memory)
+        guard let name = layout.codeQualifiedName.flatMap({ string(at: bytes.u64(Int($0)), layout: layout, memory: memory) })
                 ?? string(at: bytes.u64(Int(layout.codeName)), layout: layout, memory: memory) else { return nil }
         let filename = string(at: bytes.u64(Int(layout.codeFilename)), layout: layout, memory: memory) ?? ""
         let table = self.bytes(at: bytes.u64(Int(layout.codeLineTable)), layout: layout, memory: memory) ?? []
-        return (CPythonCode(qualifiedName: name, filename: filename, firstLine: firstLine, lineTable: table), fingerprint)
+        let format = PythonLineTable.format(major: runtime.major, minor: runtime.minor) ?? .locations311
+        return (CPythonCode(qualifiedName: name, filename: filename, firstLine: firstLine, lineTable: table, lineTableFormat: format), fingerprint)
     }
 
     /// A `str` object's text: compact strings (every name and path CPython makes); nil for others.

@@ -5,9 +5,10 @@ import Dispatch
 ///
 /// Found by symbols, not by file name: any mapped ELF file (the executable,
 /// libpython, a renamed or venv copy, an embedding program) that defines
-/// `_PyRuntime` and `Py_Version` is one.
+/// `_PyRuntime` and `Py_Version` is one; before 3.11 (no `Py_Version`) the
+/// version is taken from the file's name (`python3.10`, `libpython3.9.so.1.0`).
 public struct CPythonRuntime: Sendable, Equatable {
-    /// `Py_Version`: 0xMMmmppRS (e.g. 0x030b02f0 = 3.11.2 final).
+    /// `Py_Version`: 0xMMmmppRS (e.g. 0x030b02f0 = 3.11.2 final); 0xMMmm0000 before 3.11.
     public var hexVersion: UInt32
     public var layout: CPythonLayout
     /// `_PyRuntime` in the process.
@@ -47,7 +48,7 @@ public struct CPythonRuntime: Sendable, Equatable {
         public var message: String {
             switch self {
             case .notPython: "no CPython runtime mapped"
-            case .unsupportedVersion(let version): "CPython \(version) is not supported (3.11-3.13 are)"
+            case .unsupportedVersion(let version): "CPython \(version) is not supported (3.8-3.13 are)"
             case .unreadable(let what): "cannot read \(what)"
             case .layoutMismatch(let what): "the interpreter does not match the expected layout: \(what)"
             }
@@ -77,15 +78,22 @@ public struct CPythonRuntime: Sendable, Equatable {
             guard looked.insert(key).inserted else { continue }
             guard let found = symbols.symbols(of: mapping, pid: memory.pid, procRoot: procRoot),
                   let runtime = found.symbols["_PyRuntime"], let codeType = found.symbols["PyCode_Type"] else { continue }
-            guard let version = found.symbols["Py_Version"] else {
-                // 3.7-3.10 have _PyRuntime but no Py_Version: name the version from the file if it says.
-                return .failure(.unsupportedVersion(Self.version(inPath: mapping.path) ?? "before 3.11"))
-            }
             // The load bias of the file: any of its mappings gives it (all segments move together).
             guard let vaddr = ELFFile.virtualAddress(forFileOffset: mapping.offset, in: found.segments) else { continue }
             let bias = mapping.start &- vaddr
-            guard let hex = memory.u32(version.address &+ bias) else {
-                return .failure(.unreadable("Py_Version of \(mapping.path)"))
+            let hex: UInt32
+            if let version = found.symbols["Py_Version"] {
+                guard let value = memory.u32(version.address &+ bias) else {
+                    return .failure(.unreadable("Py_Version of \(mapping.path)"))
+                }
+                hex = value
+            } else {
+                // 3.7-3.10 have _PyRuntime but no Py_Version: the file's name says the version, and the
+                // checks below (PyCode_Type's size, then the live interpreter) must agree with it.
+                guard let named = Self.version(inPath: mapping.path), let minor = UInt32(named.dropFirst(2)), minor <= 10 else {
+                    return .failure(.unsupportedVersion(Self.version(inPath: mapping.path) ?? "before 3.11"))
+                }
+                hex = 3 << 24 | minor << 16
             }
             let major = Int(hex >> 24), minor = Int((hex >> 16) & 0xff)
             guard let layout = CPythonLayout.of(major: major, minor: minor) else {
