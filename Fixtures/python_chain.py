@@ -9,9 +9,13 @@
     python_chain.py threads SECONDS
         4 threads, each spinning in its own chain: thread_a -> spin_a, ...,
         thread_d -> spin_d (the main thread waits in join)
+    python_chain.py resolve COUNT PREFIX
+        after 2 s, resolve_names -> lookup -> socket.getaddrinfo of
+        PREFIX0.profiler.test ... (the DNS exemplar test), then 1.5 s idle
 
 Plain functions only, so every sample's Python stack is known exactly.
 """
+import socket
 import sys
 import threading
 import time
@@ -120,6 +124,24 @@ def threads(seconds):
         worker.join()
 
 
+def lookup(name):
+    try:
+        socket.getaddrinfo(name, None)
+        return 0
+    except socket.gaierror as error:
+        return error.errno
+
+
+def resolve_names(count, prefix):
+    time.sleep(2)  # the agent probes the libc of a process it has just seen
+    for i in range(count):
+        print(f"{prefix}{i}.profiler.test {lookup(f'{prefix}{i}.profiler.test')}", flush=True)
+    time.sleep(1.5)
+
+
 if __name__ == "__main__":
-    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 30
-    {"single": main, "mixed": mixed, "threads": threads}[sys.argv[1]](seconds)
+    if sys.argv[1] == "resolve":
+        resolve_names(int(sys.argv[2]), sys.argv[3])
+    else:
+        seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 30
+        {"single": main, "mixed": mixed, "threads": threads}[sys.argv[1]](seconds)

@@ -52,10 +52,19 @@ struct DNSFixture {
         try Command.start("/usr/bin/unshare", arguments(count, prefix, startDelay, endDelay))
     }
 
+    /// Runs `command` (words joined by spaces, for the shell) in the "container".
+    func run(_ command: [String]) throws -> CommandResult {
+        try Command.run("/usr/bin/unshare", inContainer(command))
+    }
+
     private func arguments(_ count: Int, _ prefix: String, _ startDelay: Int, _ endDelay: Int) -> [String] {
+        inContainer([TestEnvironment.fixture("dns_lookup"), String(count), prefix, String(startDelay), String(endDelay)])
+    }
+
+    private func inContainer(_ command: [String]) -> [String] {
         ["--mount", "/bin/sh", "-c", """
             mount --bind \(root.path)/resolv.conf /etc/resolv.conf && mount --bind \(root.path)/nsswitch.conf /etc/nsswitch.conf \
-            && mount --bind \(root.path)/libc.so.6 \(libc) && exec \(TestEnvironment.fixture("dns_lookup")) \(count) \(prefix) \(startDelay) \(endDelay)
+            && mount --bind \(root.path)/libc.so.6 \(libc) && exec \(command.joined(separator: " "))
             """]
     }
 }

@@ -276,6 +276,28 @@ final class PythonFramesDaemonTests: AgentTestCase {
         _ = agent.terminate()
     }
 
+    /// A slow lookup's exemplar opens a profile whose stacks show the Python function that
+    /// resolved: the DNS call-site stack carries the same Python frames as the CPU samples.
+    func testASlowLookupsExemplarShowsThePythonFunctionThatResolved() throws {
+        let dns = try DNSFixture(test: self)
+        let agent = try DaemonProcess(["--window", "1", "--tracers", "dns"])
+        let run = try dns.run(["/usr/bin/python3.11", script, "resolve", "10", "pyslow-"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertEqual(run.output.split(separator: "\n").filter { $0.hasSuffix(" 0") }.count, 10, "every lookup resolves: \(run.output)")
+        Thread.sleep(forTimeInterval: 2.5)  // the last windows close
+        let metrics = try agent.getText("/metrics", accept: "application/openmetrics-text; version=1.0.0")
+        let ok = TracerTests.lines("profiler_dns_lookup_duration_seconds_bucket", in: metrics).filter { $0.labels["result"] == "ok" }
+        let bucket = try XCTUnwrap(ok.first { $0.labels["le"] == "0.131072" }, metrics.split(separator: "\n").filter { $0.contains("dns") }.joined(separator: "\n"))
+        let span = try XCTUnwrap(bucket.exemplar["span_id"], "the 80 ms bucket has no exemplar: \(bucket)")
+        let profile = try agent.get("/profiles?span_id=\(span)")
+        XCTAssertEqual(profile.status, 200, String(decoding: profile.body, as: UTF8.self))
+        let samples = PprofReader.flatten(try PprofReader.decode(profile.body))
+        XCTAssertTrue(samples.contains { sample in
+            PythonFramesTests.pythonChain(sample).starts(with: ["<module>", "resolve_names", "lookup"]) && sample.functions.contains("getaddrinfo")
+        }, "the lookup's stacks: \(samples.map { zip($0.functions, $0.sourceFiles).map { $0.1.isEmpty ? $0.0 : "py:" + $0.0 } })")
+        _ = agent.terminate()
+    }
+
     /// Offsets that do not match the process (a test knob shifts one): the check refuses
     /// it, says why once, and the process is profiled natively — never mis-named.
     func testAProcessFailingTheLayoutCheckIsProfiledNativelyAndReported() throws {
