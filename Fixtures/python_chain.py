@@ -9,6 +9,10 @@
     python_chain.py threads SECONDS
         4 threads, each spinning in its own chain: thread_a -> spin_a, ...,
         thread_d -> spin_d (the main thread waits in join)
+    python_chain.py crowd SECONDS
+        200 idle threads (started after the main thread, so listed before it
+        in the interpreter's thread list), then the single chain on the main
+        thread
     python_chain.py resolve COUNT PREFIX
         after 2 s, resolve_names -> lookup -> socket.getaddrinfo of
         PREFIX0.profiler.test ... (the DNS exemplar test), then 1.5 s idle
@@ -124,6 +128,15 @@ def threads(seconds):
         worker.join()
 
 
+def crowd(seconds):
+    stop = threading.Event()
+    idle = [threading.Thread(target=stop.wait, daemon=True) for _ in range(200)]
+    for thread in idle:
+        thread.start()
+    main(seconds)
+    stop.set()
+
+
 def lookup(name):
     try:
         socket.getaddrinfo(name, None)
@@ -144,4 +157,4 @@ if __name__ == "__main__":
         resolve_names(int(sys.argv[2]), sys.argv[3])
     else:
         seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 30
-        {"single": main, "mixed": mixed, "threads": threads}[sys.argv[1]](seconds)
+        {"single": main, "mixed": mixed, "threads": threads, "crowd": crowd}[sys.argv[1]](seconds)

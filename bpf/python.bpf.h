@@ -7,7 +7,8 @@
  * - the thread's PyThreadState: the one python_threads remembers for this
  *   thread, if it still says it is this thread (native_thread_id, as seen in
  *   the process's own pid namespace, and interp); else a bounded search of the
- *   interpreter's thread list. Every sample thus re-checks the offsets it
+ *   interpreter's thread list (PYTHON_MAX_THREADS per sample; a longer list is
+ *   searched on over the thread's next samples, from where the last one stopped). Every sample thus re-checks the offsets it
  *   relies on: a wrong table cannot name a frame, it finds no thread state;
  * - its current frame, then the chain of `previous` frames: for each, the code
  *   object, the instruction offset and a fingerprint (8 bytes at
@@ -169,18 +170,30 @@ static __always_inline void python_walk(struct unwind_walk *st, __u32 src)
 
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u64 *cached = bpf_map_lookup_elem(&python_threads, &tid);
-	bool found = cached && python_is_thread(st, *cached);
+	__u64 remembered = cached ? *cached : 0;
+	bool found = remembered && !(remembered & PYTHON_THREAD_RESUME) && python_is_thread(st, remembered);
 	if (found) {
 		python_stat_add(PYTHON_STAT_THREAD_CACHE_HITS, 1);
 	} else {
-		st->py_next = 0;
-		if (bpf_probe_read_user(&st->py_next, sizeof(st->py_next), (void *)proc->threads_head))
+		/* From the head of the list, or where this thread's last search stopped. */
+		st->py_next = remembered & ~PYTHON_THREAD_RESUME;
+		if (!(remembered & PYTHON_THREAD_RESUME) &&
+		    bpf_probe_read_user(&st->py_next, sizeof(st->py_next), (void *)proc->threads_head))
 			st->py_next = 0;
 		for (int i = 0; i < PYTHON_MAX_THREADS; i++)
 			if (python_thread_step(src))
 				break;
 		/* Found: the step stopped on it, with py_next still pointing at it. */
 		found = st->py_next && python_is_thread(st, st->py_next);
+		if (!found) {
+			/* Cut at PYTHON_MAX_THREADS: the next sample of this thread goes on from
+			 * there; at the end of the list, it starts again at the head. */
+			__u64 resume = st->py_next ? st->py_next | PYTHON_THREAD_RESUME : 0;
+			if (resume)
+				bpf_map_update_elem(&python_threads, &tid, &resume, BPF_ANY);
+			else if (cached)
+				bpf_map_delete_elem(&python_threads, &tid);
+		}
 	}
 	if (!found) {
 		python_stat_add(PYTHON_STAT_NO_THREAD_STATE, 1);

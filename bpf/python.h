@@ -33,6 +33,9 @@
 #define PYTHON_MAX_FRAMES 48
 /* Thread states searched in a process's list when a thread's is not cached. */
 #define PYTHON_MAX_THREADS 64
+/* A python_threads value with this bit is not a thread state but where the
+ * thread's search of a longer list goes on (thread states are 8-aligned). */
+#define PYTHON_THREAD_RESUME 1ULL
 /* Bytes read from a thread state (every offset read must be below). */
 #define PYTHON_TSTATE_BYTES 184
 /* Bytes read from an interpreter frame (every offset read must be below). */

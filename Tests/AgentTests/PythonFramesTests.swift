@@ -189,6 +189,22 @@ final class PythonFramesTests: AgentTestCase {
         }
     }
 
+    /// The main thread behind 200 idle threads in the interpreter's list (new thread states go
+    /// first): beyond the 64 thread states one sample searches, its search goes on over its next
+    /// samples, and once found it stays found.
+    func testAThreadBehindMoreThan64OthersIsFound() throws {
+        let fixture = try Command.start("/usr/bin/python3.11", [script, "crowd", "30"])
+        addTeardownBlock { fixture.terminate(); fixture.waitUntilExit() }
+        Thread.sleep(forTimeInterval: 1)
+        let pid = fixture.processIdentifier
+        let samples = try record(["--duration", "4", "--pid", String(pid)]).filter { $0.numericLabels["tid"] == Int64(pid) }
+        let total = samples.reduce(0) { $0 + $1.count }
+        let chained = samples.filter { Self.expected.contains(Self.pythonChain($0).filter { $0 != "crowd" }) }.reduce(0) { $0 + $1.count }
+        XCTAssertGreaterThan(total, 250, "main-thread samples")
+        XCTAssertGreaterThanOrEqual(Double(chained) / Double(max(total, 1)), 0.95,
+                                    "\(chained) of \(total) main-thread samples carry the chain: \(samples.prefix(3).map(Self.pythonChain))")
+    }
+
     func testPyenvPython310ThreadsEachCarryTheirOwnChain() throws { try assertThreads(minor: 10) }
     func testDebianPython311ThreadsEachCarryTheirOwnChain() throws { try assertThreads(minor: 11) }
     func testPyenvPython313ThreadsEachCarryTheirOwnChain() throws { try assertThreads(minor: 13) }
