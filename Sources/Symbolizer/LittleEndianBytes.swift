@@ -4,33 +4,33 @@
 /// (negative offset, past the end, or an offset so large the end overflows)
 /// yields 0 (`slice` an empty array, `cString` an empty string) instead of
 /// trapping. Callers that must tell "absent" from 0 check `has(_:at:)` first.
-struct LittleEndianBytes {
-    let bytes: [UInt8]
+public struct LittleEndianBytes: Sendable {
+    public let bytes: [UInt8]
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
 
-    var count: Int { bytes.count }
+    public var count: Int { bytes.count }
 
     /// Whether `length` bytes at `offset` lie inside the bytes.
-    func has(_ length: Int, at offset: Int) -> Bool {
+    public func has(_ length: Int, at offset: Int) -> Bool {
         offset >= 0 && length >= 0 && offset <= bytes.count && length <= bytes.count - offset
     }
 
-    func u8(_ offset: Int) -> UInt8 { has(1, at: offset) ? bytes[offset] : 0 }
+    public func u8(_ offset: Int) -> UInt8 { has(1, at: offset) ? bytes[offset] : 0 }
 
-    func u16(_ offset: Int) -> UInt16 { load(offset, as: UInt16.self) }
+    public func u16(_ offset: Int) -> UInt16 { load(offset, as: UInt16.self) }
 
-    func u32(_ offset: Int) -> UInt32 { load(offset, as: UInt32.self) }
+    public func u32(_ offset: Int) -> UInt32 { load(offset, as: UInt32.self) }
 
-    func u64(_ offset: Int) -> UInt64 { load(offset, as: UInt64.self) }
+    public func u64(_ offset: Int) -> UInt64 { load(offset, as: UInt64.self) }
 
     /// The `length` bytes at `offset`, or [] when they are not all there.
-    func slice(_ offset: Int, _ length: Int) -> [UInt8] {
+    public func slice(_ offset: Int, _ length: Int) -> [UInt8] {
         has(length, at: offset) ? Array(bytes[offset..<offset + length]) : []
     }
 
     /// The NUL-terminated string at `offset` (to the end when unterminated).
-    func cString(at offset: Int) -> [UInt8] {
+    public func cString(at offset: Int) -> [UInt8] {
         guard offset >= 0, offset < bytes.count else { return [] }
         var end = offset
         while end < bytes.count && bytes[end] != 0 { end += 1 }

@@ -169,37 +169,37 @@ final class CPythonProcesses: @unchecked Sendable {
         while thread != 0, listed < 1024, visited.insert(thread).inserted {
             listed += 1
             guard let state = memory.read(thread, count: Int(PYTHON_TSTATE_BYTES)) else { return .failure(.unreadable("a thread state")) }
-            let words = LittleEndianWords(state)
-            guard words[layout.threadInterpreter] == interpreter else {
+            let words = LittleEndianBytes(state)
+            guard words.u64(Int(layout.threadInterpreter)) == interpreter else {
                 return .failure(.mismatch("thread state \(hex(thread)) does not point back at interpreter \(hex(interpreter))"))
             }
             switch layout.threadKey {
             case .nativeThreadID:
-                if threads.contains(words[layout.threadNativeThreadID]) { matching += 1 }
+                if threads.contains(words.u64(Int(layout.threadNativeThreadID))) { matching += 1 }
             case .pthread:
                 // A pthread_t is its thread's TCB (glibc x86_64): 64-byte aligned, one per thread. Which
                 // thread it is only BPF can tell (the fs base), and does so at every sample.
-                let id = words[layout.threadNativeThreadID]
+                let id = words.u64(Int(layout.threadNativeThreadID))
                 if id != 0, id & 63 == 0, id < 0x8000_0000_0000, pthreadIDs.insert(id).inserted, pthreadIDs.count <= threads.count { matching += 1 }
             }
             // The innermost non-shim frame's code object must be a code object.
-            var frame = words[layout.threadFrame]
+            var frame = words.u64(Int(layout.threadFrame))
             if frame != 0, let indirect = layout.cframeCurrentFrame { frame = memory.u64(frame &+ indirect) ?? 0 }
             var steps = 0
             while frame != 0, steps < 8, let bytes = memory.read(frame, count: Int(PYTHON_FRAME_BYTES)) {
                 steps += 1
-                let frameWords = LittleEndianWords(bytes)
+                let frameWords = LittleEndianBytes(bytes)
                 if layout.entryMarker == .ownerShim && bytes[Int(layout.frameMarker)] == CPythonLayout.shimOwner {
-                    frame = frameWords[layout.framePrevious]
+                    frame = frameWords.u64(Int(layout.framePrevious))
                     continue
                 }
-                let code = frameWords[layout.frameCode]
+                let code = frameWords.u64(Int(layout.frameCode))
                 guard memory.u64(code &+ 8) == runtime.codeTypeAddress else {
                     return .failure(.mismatch("frame \(hex(frame)) holds \(hex(code)), not a code object"))
                 }
                 break
             }
-            thread = words[layout.threadNext]
+            thread = words.u64(Int(layout.threadNext))
         }
         // Threads may start or end between the two reads: most, not all, must agree.
         guard matching > 0, matching * 2 >= listed else {
@@ -260,17 +260,6 @@ extension CPythonProcesses {
 }
 
 /// u64 words of a block read from memory, 0 outside it.
-private struct LittleEndianWords {
-    let bytes: [UInt8]
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
-    subscript(offset: UInt64) -> UInt64 {
-        guard offset <= UInt64(bytes.count), bytes.count - Int(offset) >= 8 else { return 0 }
-        var value: UInt64 = 0
-        for index in 0..<8 { value |= UInt64(bytes[Int(offset) + index]) << (8 * index) }
-        return value
-    }
-}
-
 extension CPythonRuntime.Failure {
     /// The version label of a failure ("" when unknown).
     var versionLabel: String {
