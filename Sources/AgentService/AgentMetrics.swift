@@ -36,6 +36,8 @@ struct AgentMetrics {
                    Double(status.pythonNames.entries)),
             .gauge("profiler_agent_perf_map_files", "Processes whose JIT perf map (/tmp/perf-PID.map) is read.", Double(status.perfMaps.files)),
             .gauge("profiler_agent_perf_map_entries", "JIT perf map entries held (at most 524,288).", Double(status.perfMaps.entries)),
+            .gauge("profiler_agent_perf_map_bytes", "Memory of the JIT perf map entries held, about (at most 64 MiB).",
+                   Double(status.perfMaps.bytes), unit: "bytes"),
             .counter("profiler_agent_perf_map_frames_named", "Frames of JIT code named from a perf map.", Double(status.perfMaps.named)),
             .counter("profiler_agent_perf_map_malformed_lines", "Perf map lines that did not parse (skipped).", Double(status.perfMaps.malformedLines)),
             .counter("profiler_agent_perf_map_refused", "Perf maps not read (not a regular file, not the process's user's) or cut (too large).",

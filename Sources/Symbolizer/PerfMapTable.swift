@@ -27,6 +27,8 @@ public struct PerfMapTable: Sendable {
     private var pending: [Entry] = []
     /// Lines that did not parse.
     public private(set) var malformedLines = 0
+    /// Bytes of the names held.
+    public private(set) var nameBytes = 0
     private var nextSequence: UInt32 = 0
 
     public init() {}
@@ -34,12 +36,17 @@ public struct PerfMapTable: Sendable {
     /// Entries held.
     public var count: Int { entries.count + pending.count }
 
-    /// Parses the complete lines at the start of `bytes`, adding at most `limit`
-    /// entries (further lines are read and dropped). Returns how many bytes were
+    /// About what the table takes in memory: an entry's fields and string header, and its name.
+    public var memoryBytes: Int { count * Self.entryOverhead + nameBytes }
+    static let entryOverhead = 48
+
+    /// Parses the complete lines at the start of `bytes`, adding entries while the
+    /// table holds fewer than `limit` and takes less than `byteLimit` (`memoryBytes`;
+    /// further lines are read and dropped). Returns how many bytes were
     /// consumed: up to and including the last newline, so a line still being
     /// written is read next time.
     @discardableResult
-    public mutating func append(parsing bytes: ArraySlice<UInt8>, limit: Int = .max) -> Int {
+    public mutating func append(parsing bytes: ArraySlice<UInt8>, limit: Int = .max, byteLimit: Int = .max) -> Int {
         var lineStart = bytes.startIndex
         var consumed = 0
         while let newline = bytes[lineStart...].firstIndex(of: 0x0a) {
@@ -48,9 +55,10 @@ public struct PerfMapTable: Sendable {
                 malformedLines += 1
             } else if !line.isEmpty, !line.allSatisfy({ $0 == 0x20 || $0 == 0x0d }) {
                 if var entry = Self.parse(line) {
-                    if count < limit {
+                    if count < limit && memoryBytes < byteLimit {
                         entry.sequence = nextSequence
                         nextSequence &+= 1
+                        nameBytes += entry.name.utf8.count
                         pending.append(entry)
                     }
                 } else {

@@ -230,7 +230,41 @@ final class PerfMapFilesTests: XCTestCase {
     }
 
     func testAProcessWithoutStatusOrMapCostsNothing() {
-        XCTAssertNil(maps().name(pid: 999_999, address: 0x1000))
-        XCTAssertEqual(maps().statistics, PerfMaps.Statistics())
+        let perfMaps = maps()
+        XCTAssertNil(perfMaps.name(pid: 999_999, address: 0x1000))
+        var expected = PerfMaps.Statistics()
+        expected.files = 0
+        XCTAssertEqual(perfMaps.statistics, expected)
+        XCTAssertNil(perfMaps.name(pid: pid, address: 0x1000), "a process with a status but no map")
+        XCTAssertEqual(perfMaps.statistics, expected)
+    }
+
+    func testARewriteIsNoticedAfterALookThatEndedInTheMiddleOfALine() throws {
+        let perfMaps = maps()
+        try append("1000 10 first\n2000 10 sec")
+        XCTAssertEqual(perfMaps.name(pid: pid, address: 0x1000), "first")
+        XCTAssertNil(perfMaps.name(pid: pid, address: 0x2000), "nothing new: still mid-line")
+        // Rewritten in place, as long as before and more: what was read first is no longer there.
+        let handle = try FileHandle(forWritingTo: mapURL)
+        try handle.truncate(atOffset: 0)
+        try handle.write(contentsOf: Data("1000 10 other\n2000 10 second\n".utf8))
+        try handle.close()
+        XCTAssertEqual(perfMaps.name(pid: pid, address: 0x1000), "other")
+        XCTAssertEqual(perfMaps.name(pid: pid, address: 0x2000), "second")
+    }
+
+    func testAReusedPIDDropsTheOldProcesssMap() throws {
+        let stat = proc.appendingPathComponent("\(pid)/stat")
+        func started(_ ticks: Int) throws {
+            try "\(pid) (no de) S 1 1 1 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 \(ticks) 1000 10\n".write(to: stat, atomically: true, encoding: .utf8)
+        }
+        try started(100)
+        let perfMaps = maps()
+        try append("1000 10 old process\n")
+        XCTAssertEqual(perfMaps.name(pid: pid, address: 0x1000), "old process")
+        try FileManager.default.removeItem(at: mapURL)
+        XCTAssertEqual(perfMaps.name(pid: pid, address: 0x1000), "old process", "kept while the pid is the same process (it may have just exited)")
+        try started(900)
+        XCTAssertNil(perfMaps.name(pid: pid, address: 0x1000), "a new process under the same pid has none of its names")
     }
 }
