@@ -99,7 +99,10 @@ __noinline int python_frame_step(__u32 src)
 	__u64 frame = st->py_current;
 	if (!frame)
 		return 1;
-	if (bpf_probe_read_user(st->py_frame, sizeof(st->py_frame), (void *)frame)) {
+	/* 3.11+ frames need 72 bytes: reading more could run past the end of the
+	 * data stack's last chunk onto an unmapped page. Frame objects need 112. */
+	__u32 size = st->py_proc.instr_kind == PYTHON_INSTR_POINTER ? PYTHON_FRAME_BYTES_311 : PYTHON_FRAME_BYTES;
+	if (bpf_probe_read_user(st->py_frame, size, (void *)frame)) {
 		python_stat_add(PYTHON_STAT_READ_FAULT, 1);
 		return 1;
 	}
@@ -183,9 +186,13 @@ static __always_inline void python_walk(struct unwind_walk *st, __u32 src)
 		for (int i = 0; i < PYTHON_MAX_THREADS; i++)
 			if (python_thread_step(src))
 				break;
-		/* Found: the step stopped on it, with py_next still pointing at it. */
+		/* Found: the step stopped on it, with py_next still pointing at it (or it is
+		 * the one after the last step, checked only here: remembered too). */
 		found = st->py_next && python_is_thread(st, st->py_next);
-		if (!found) {
+		if (found) {
+			__u64 tstate = st->py_next;
+			bpf_map_update_elem(&python_threads, &tid, &tstate, BPF_ANY);
+		} else {
 			/* Cut at PYTHON_MAX_THREADS: the next sample of this thread goes on from
 			 * there; at the end of the list, it starts again at the head. */
 			__u64 resume = st->py_next ? st->py_next | PYTHON_THREAD_RESUME : 0;

@@ -40,6 +40,8 @@
 #define PYTHON_TSTATE_BYTES 184
 /* Bytes read from an interpreter frame (every offset read must be below). */
 #define PYTHON_FRAME_BYTES 112
+/* ... of which a 3.11+ _PyInterpreterFrame needs (and gets) only these. */
+#define PYTHON_FRAME_BYTES_311 72
 
 /* How a frame says where its _PyEval_EvalFrameDefault activation began. */
 enum python_marker_kind {

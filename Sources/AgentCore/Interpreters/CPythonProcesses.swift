@@ -177,10 +177,13 @@ final class CPythonProcesses: @unchecked Sendable {
             case .nativeThreadID:
                 if threads.contains(words.u64(Int(layout.threadNativeThreadID))) { matching += 1 }
             case .pthread:
-                // A pthread_t is its thread's TCB (glibc x86_64): 64-byte aligned, one per thread. Which
-                // thread it is only BPF can tell (the fs base), and does so at every sample.
+                // A pthread_t is its thread's TCB (x86_64 glibc and musl), whose first word points at
+                // itself; one per thread. Which thread it is only BPF can tell (the fs base), and does
+                // so at every sample.
                 let id = words.u64(Int(layout.threadNativeThreadID))
-                if id != 0, id & 63 == 0, id < 0x8000_0000_0000, pthreadIDs.insert(id).inserted, pthreadIDs.count <= threads.count { matching += 1 }
+                if id != 0, id & 7 == 0, memory.u64(id) == id, pthreadIDs.insert(id).inserted, pthreadIDs.count <= threads.count {
+                    matching += 1
+                }
             }
             // The innermost non-shim frame's code object must be a code object.
             var frame = words.u64(Int(layout.threadFrame))
