@@ -93,8 +93,8 @@ final class JITFramesTests: AgentTestCase {
             + "perf \(theirs.count) samples, \(String(format: "%.1f", 100 * exact(theirs))) %; weighted overlap \(String(format: "%.3f", overlap))\n"
             + "agent:\n\(top(mine))\nperf:\n\(top(perfs))"
         print(report)
-        XCTAssertGreaterThan(ours.count, 400, report)
-        XCTAssertGreaterThan(theirs.count, 1500, report)
+        XCTAssertGreaterThan(ours.count, 300, report)  // of about 580 (6 s at 97 Hz)
+        XCTAssertGreaterThan(theirs.count, 1200, report)  // of about 2,400 (6 s at 400 Hz)
         XCTAssertGreaterThanOrEqual(exact(ours), 0.9, report)
         XCTAssertGreaterThanOrEqual(exact(ours), exact(theirs) - 0.03, report)
         XCTAssertGreaterThanOrEqual(overlap, 0.9, report)
@@ -129,10 +129,20 @@ final class JITFramesTests: AgentTestCase {
             target.waitUntilExit()
             try? FileManager.default.removeItem(atPath: "/tmp/perf-\(target.processIdentifier).map")
         }
-        Thread.sleep(forTimeInterval: 3)  // the methods compiled by C2
+        // The map is a snapshot of the code cache when jcmd runs: write it once every method of
+        // the chain is compiled, after at least 3 s (the hot ones then have their C2 code).
         let pid = String(target.processIdentifier)
-        let dump = try Command.run(jcmd, [pid, "Compiler.perfmap"])
-        XCTAssertEqual(dump.status, 0, "jcmd: \(dump.output)")
+        let methods = ["handleRequest", "parse", "hotLoop", "coldLoop"]
+        var compiled = false
+        Thread.sleep(forTimeInterval: 2)
+        for _ in 0..<10 where !compiled {
+            Thread.sleep(forTimeInterval: 1)
+            let dump = try Command.run(jcmd, [pid, "Compiler.perfmap"])
+            XCTAssertEqual(dump.status, 0, "jcmd: \(dump.output)")
+            let map = (try? String(contentsOfFile: "/tmp/perf-\(pid).map", encoding: .utf8)) ?? ""
+            compiled = methods.allSatisfy { map.contains(" JavaChain.\($0)(") }
+        }
+        XCTAssertTrue(compiled, "the chain's methods were not all compiled within 12 s")
         let data = scratch.appendingPathComponent("perf.data").path
         let perfTool = try XCTUnwrap(TestEnvironment.which("perf"), "perf missing: apt-get install linux-perf")
         let perf = try Command.start(perfTool, ["record", "-q", "-F", "400", "-g", "-p", pid, "-o", data, "--", "sleep", "6"])
@@ -169,8 +179,8 @@ final class JITFramesTests: AgentTestCase {
             + "perf \(theirs.count), \(String(format: "%.1f", 100 * exact(theirs))) %; weighted overlap \(String(format: "%.3f", overlap))\n"
             + "agent:\n\(top(mine))\nperf:\n\(top(perfs))"
         print(report)
-        XCTAssertGreaterThan(ours.count, 400, report)
-        XCTAssertGreaterThan(theirs.count, 1500, report)
+        XCTAssertGreaterThan(ours.count, 300, report)  // of about 580 (6 s at 97 Hz)
+        XCTAssertGreaterThan(theirs.count, 1200, report)  // of about 2,400 (6 s at 400 Hz)
         XCTAssertGreaterThanOrEqual(exact(ours), 0.9, report)
         XCTAssertGreaterThanOrEqual(exact(ours), exact(theirs) - 0.03, report)
         XCTAssertGreaterThanOrEqual(overlap, 0.9, report)

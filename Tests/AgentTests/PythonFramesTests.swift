@@ -87,8 +87,8 @@ final class PythonFramesTests: AgentTestCase {
             \(theirs.text)
             """
         print(summary)
-        XCTAssertGreaterThan(ours.total, 1000, summary, file: file, line: line)
-        XCTAssertGreaterThan(theirs.total, 3000, summary, file: file, line: line)
+        XCTAssertGreaterThan(ours.total, 800, summary, file: file, line: line)  // of about 1,455 (15 s at 97 Hz)
+        XCTAssertGreaterThan(theirs.total, 3000, summary, file: file, line: line)  // of about 6,000
         XCTAssertGreaterThanOrEqual(Double(ours.withChain) / Double(ours.total), 0.99, summary, file: file, line: line)
         XCTAssertGreaterThanOrEqual(Double(ours.exact) / Double(ours.total), 0.95, summary, file: file, line: line)
         XCTAssertLessThanOrEqual(Double(ours.corrupt) / Double(ours.total), 0.005, summary, file: file, line: line)
