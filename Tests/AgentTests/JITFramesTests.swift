@@ -44,21 +44,46 @@ final class JITFramesTests: AgentTestCase {
         leafFirst.reversed().compactMap { jsFunction($0, in: file) }
     }
 
-    /// Root-first chains of `perf script` (one per sample).
-    func perfChains(_ data: String, file: String) throws -> [[String]] {
+    /// The symbols of each sample `perf script` prints, leaf first.
+    func perfStacks(_ data: String) throws -> [[String]] {
         let perf = try XCTUnwrap(TestEnvironment.which("perf"), "perf missing: apt-get install linux-perf")
         let script = try Command.run(perf, ["script", "-i", data, "-F", "ip,sym"])
-        var chains: [[String]] = [], current: [String] = []
+        var stacks: [[String]] = [], current: [String] = []
         for line in script.output.split(separator: "\n", omittingEmptySubsequences: false) {
             let trimmed = line.drop { $0 == " " || $0 == "\t" }
             guard let space = trimmed.firstIndex(of: " ") else {
-                if trimmed.isEmpty, !current.isEmpty { chains.append(Self.jsChain(current, in: file)); current = [] }
+                if trimmed.isEmpty, !current.isEmpty { stacks.append(current); current = [] }
                 continue
             }
             current.append(String(trimmed[trimmed.index(after: space)...]))
         }
-        if !current.isEmpty { chains.append(Self.jsChain(current, in: file)) }
-        return chains
+        if !current.isEmpty { stacks.append(current) }
+        return stacks
+    }
+
+    /// Compares the agent's chains (one per sampled count) with perf's (one per sample):
+    /// enough of each, ≥ 90 % of the agent's exactly an expected chain, no fewer than perf's
+    /// less 3 points, and the shares of the chains overlapping ≥ 0.9. Returns the report.
+    @discardableResult
+    func assertAgree(_ label: String, ours: [[String]], theirs: [[String]], expected: Set<[String]>,
+                     file: StaticString = #filePath, line: UInt = #line) -> String {
+        let exact = { (chains: [[String]]) in Double(chains.filter(expected.contains).count) / Double(max(chains.count, 1)) }
+        let (mine, perfs) = (Self.shares(ours), Self.shares(theirs))
+        let overlap = mine.reduce(0.0) { $0 + min($1.value, perfs[$1.key] ?? 0) }
+        let top = { (s: [[String]: Double]) in
+            s.sorted { $0.value > $1.value }.prefix(4).map { "  \(String(format: "%.3f", $0.value)) \($0.key.joined(separator: " → "))" }.joined(separator: "\n")
+        }
+        let shown = expected.sorted { $0.joined() < $1.joined() }.map { $0.joined(separator: " → ") }.joined(separator: " | ")
+        let report = "\(label): agent \(ours.count) samples, \(String(format: "%.1f", 100 * exact(ours))) % exactly \(shown); "
+            + "perf \(theirs.count) samples, \(String(format: "%.1f", 100 * exact(theirs))) %; weighted overlap \(String(format: "%.3f", overlap))\n"
+            + "agent:\n\(top(mine))\nperf:\n\(top(perfs))"
+        print(report)
+        XCTAssertGreaterThan(ours.count, 300, report, file: file, line: line)  // of about 580 (6 s at 97 Hz)
+        XCTAssertGreaterThan(theirs.count, 1200, report, file: file, line: line)  // of about 2,400 (6 s at 400 Hz)
+        XCTAssertGreaterThanOrEqual(exact(ours), 0.9, report, file: file, line: line)
+        XCTAssertGreaterThanOrEqual(exact(ours), exact(theirs) - 0.03, report, file: file, line: line)
+        XCTAssertGreaterThanOrEqual(overlap, 0.9, report, file: file, line: line)
+        return report
     }
 
     static func shares(_ chains: [[String]]) -> [[String]: Double] {
@@ -82,22 +107,8 @@ final class JITFramesTests: AgentTestCase {
         for sample in samples {
             ours += Array(repeating: Self.jsChain(sample.functions, in: file), count: Int(sample.values.first ?? 0))
         }
-        let theirs = try perfChains(data, file: file)
-        let exact = { (chains: [[String]]) in Double(chains.filter(expected.contains).count) / Double(max(chains.count, 1)) }
-        let (mine, perfs) = (Self.shares(ours), Self.shares(theirs))
-        let overlap = mine.reduce(0.0) { $0 + min($1.value, perfs[$1.key] ?? 0) }
-        let top = { (s: [[String]: Double]) in
-            s.sorted { $0.value > $1.value }.prefix(4).map { "  \(String(format: "%.3f", $0.value)) \($0.key.joined(separator: " → "))" }.joined(separator: "\n")
-        }
-        let report = "node: agent \(ours.count) samples, \(String(format: "%.1f", 100 * exact(ours))) % exactly main → handleRequest → parse → hot/coldLoop; "
-            + "perf \(theirs.count) samples, \(String(format: "%.1f", 100 * exact(theirs))) %; weighted overlap \(String(format: "%.3f", overlap))\n"
-            + "agent:\n\(top(mine))\nperf:\n\(top(perfs))"
-        print(report)
-        XCTAssertGreaterThan(ours.count, 300, report)  // of about 580 (6 s at 97 Hz)
-        XCTAssertGreaterThan(theirs.count, 1200, report)  // of about 2,400 (6 s at 400 Hz)
-        XCTAssertGreaterThanOrEqual(exact(ours), 0.9, report)
-        XCTAssertGreaterThanOrEqual(exact(ours), exact(theirs) - 0.03, report)
-        XCTAssertGreaterThanOrEqual(overlap, 0.9, report)
+        let theirs = try perfStacks(data).map { Self.jsChain($0, in: file) }
+        let report = assertAgree("node", ours: ours, theirs: theirs, expected: expected)
         // The JavaScript sits between the native frames that entered it: node::Start below, _start at the root.
         let rooted = samples.filter { sample in
             sample.functions.last == "_start" && sample.functions.contains { $0.hasPrefix("node::Start") }
@@ -157,33 +168,8 @@ final class JITFramesTests: AgentTestCase {
         for sample in samples where sample.functions.contains("JavaMain") {
             ours += Array(repeating: chain(sample.functions), count: Int(sample.values.first ?? 0))
         }
-        let script = try Command.run(perfTool, ["script", "-i", data, "-F", "ip,sym"])
-        var theirs: [[String]] = [], current: [String] = []
-        for line in script.output.split(separator: "\n", omittingEmptySubsequences: false) {
-            let trimmed = line.drop { $0 == " " || $0 == "\t" }
-            if trimmed.isEmpty {
-                if current.contains("JavaMain") { theirs.append(chain(current)) }
-                current = []
-            } else if let space = trimmed.firstIndex(of: " ") {
-                current.append(String(trimmed[trimmed.index(after: space)...]))
-            }
-        }
-        if current.contains("JavaMain") { theirs.append(chain(current)) }
-        let exact = { (chains: [[String]]) in Double(chains.filter(expected.contains).count) / Double(max(chains.count, 1)) }
-        let (mine, perfs) = (Self.shares(ours), Self.shares(theirs))
-        let overlap = mine.reduce(0.0) { $0 + min($1.value, perfs[$1.key] ?? 0) }
-        let top = { (s: [[String]: Double]) in
-            s.sorted { $0.value > $1.value }.prefix(4).map { "  \(String(format: "%.3f", $0.value)) \($0.key.joined(separator: " → "))" }.joined(separator: "\n")
-        }
-        let report = "jvm: agent \(ours.count) main-thread samples, \(String(format: "%.1f", 100 * exact(ours))) % exactly handleRequest → parse → hot/coldLoop; "
-            + "perf \(theirs.count), \(String(format: "%.1f", 100 * exact(theirs))) %; weighted overlap \(String(format: "%.3f", overlap))\n"
-            + "agent:\n\(top(mine))\nperf:\n\(top(perfs))"
-        print(report)
-        XCTAssertGreaterThan(ours.count, 300, report)  // of about 580 (6 s at 97 Hz)
-        XCTAssertGreaterThan(theirs.count, 1200, report)  // of about 2,400 (6 s at 400 Hz)
-        XCTAssertGreaterThanOrEqual(exact(ours), 0.9, report)
-        XCTAssertGreaterThanOrEqual(exact(ours), exact(theirs) - 0.03, report)
-        XCTAssertGreaterThanOrEqual(overlap, 0.9, report)
+        let theirs = try perfStacks(data).filter { $0.contains("JavaMain") }.map(chain)
+        assertAgree("jvm (main thread)", ours: ours, theirs: theirs, expected: expected)
     }
 
     /// Code compiled after the agent started is named: the map is tailed, not read once.
