@@ -97,7 +97,10 @@ public final class PerfMaps: Sendable {
 
     /// The name the JIT of `pid` gave the code at `address`, nil when it has no
     /// perf map or the map does not cover `address`.
-    public func name(pid: Int32, address: UInt64) -> String? {
+    public func name(pid: Int32, address: UInt64) -> String? { symbol(pid: pid, address: address)?.name }
+
+    /// The same, with the map's path as the process sees it ("/tmp/perf-NSPID.map").
+    public func symbol(pid: Int32, address: UInt64) -> (name: String, path: String)? {
         state.withLock { state in
             // Read under the lock: times only grow, so `now - checkedAt` cannot wrap.
             let now = DispatchTime.now().uptimeNanoseconds
@@ -111,9 +114,10 @@ public final class PerfMaps: Sendable {
             }
             let name = map.table.name(at: address)
             if name != nil { state.statistics.named += 1 }
+            let path = map.path
             state.byPID[pid] = map
             if refreshed { evict(&state, now: now, keeping: pid) }
-            return name
+            return name.map { ($0, path) }
         }
     }
 

@@ -167,8 +167,7 @@ public final class ProcessSymbols {
     /// The frame of JIT-compiled code (anonymous memory) named by the process's perf map.
     private func jitFrame(_ address: UInt64, isReturnAddress: Bool, mapping: MemoryMapping?) -> Frame? {
         let lookup = isReturnAddress && address > (mapping?.start ?? 0) ? address - 1 : address
-        guard let name = symbolizer.perfMaps.name(pid: pid, address: lookup) else { return nil }
-        let path = symbolizer.perfMaps.path(pid: pid)
+        guard let (name, path) = symbolizer.perfMaps.symbol(pid: pid, address: lookup) else { return nil }
         let mapped = mapping.map { BinaryMapping(start: $0.start, limit: $0.end, fileOffset: 0, path: path, buildID: "") }
         return Frame(function: name, systemName: name, address: address, mapping: mapped)
     }
