@@ -8,7 +8,7 @@ packages=(
   bpftool                            # skeleton generation
   clang llvm                         # BPF compiler; llvm-symbolizer for tests
   binutils                           # readelf, objcopy, strip, nm (fixtures, tests)
-  golang-go                          # `go tool pprof` reads our profiles in tests
+  golang-go                          # `go tool pprof` reads our profiles; the stripped-Go fixture and `go tool addr2line`
   prometheus                         # promtool / prometheus check our /metrics in tests
   chromium                           # headless browser renders the flamegraph page in tests
   curl python3                       # HTTP client and the stand-in Pyroscope receiver in tests

@@ -44,7 +44,7 @@ public struct StackSymbolization {
                         if frames.isEmpty && Self.isBPFTrampoline(frame.function) { continue }
                         frames.append(Frame(function: frame.function, systemName: frame.systemName, address: address, mapping: frame.mapping))
                     case .native(let address, let returnAddress):
-                        frames.append(symbols(of: stack.pid).frame(address, isReturnAddress: returnAddress))
+                        frames += symbols(of: stack.pid).frames(address, isReturnAddress: returnAddress)
                     case .interpreter(let frame):
                         let named = symbols(of: stack.pid).pythonFrame(code: frame.code, offset: frame.offset,
                                                                        fingerprint: UInt32(truncatingIfNeeded: frame.fingerprint))

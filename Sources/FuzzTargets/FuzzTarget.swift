@@ -43,6 +43,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         for (name, offset) in (try? file.functionFileOffsets(probedFunctions)) ?? [:] {
             uprobeOffset(offset, of: name, fileSize: input.count)
         }
+        goTable(file)
         guard let table = try? file.functionSymbols() else { return }
         var probes: [UInt64] = [0, UInt64.max]
         for segment in file.segments.prefix(4) {
@@ -56,6 +57,26 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                 precondition(match.address <= address, "symbol \(match.name) starts after \(address)")
                 _ = Demangler.demangle(match.name)
             }
+        }
+    }
+
+    /// Go's function table, found by section or by its magic: its symbol table agrees
+    /// with its own lookups, every frame lies in a function, inlining stays bounded,
+    /// and the unwind rows its stack deltas give are ordered.
+    static func goTable(_ file: ELFFile) {
+        guard let go = GoFunctionTable.find(in: file) else { return }
+        let symbols = go.symbolTable()
+        var probes: [UInt64] = [0, UInt64.max]
+        for segment in file.segments.prefix(4) {
+            probes += [segment.virtualAddress, segment.virtualAddress &+ segment.memorySize / 2, segment.virtualAddress &+ segment.memorySize &- 1]
+        }
+        for address in probes {
+            let frames = go.frames(at: address)
+            precondition(frames.count <= 33, "\(frames.count) Go frames at one address")
+            precondition(frames.isEmpty || symbols.start(covering: address) != nil, "a Go frame where no function covers \(address)")
+        }
+        if let unwind = try? UnwindTable(elf: file) {
+            precondition(unwind.statistics.goFunctions <= go.count, "more Go functions unwound than the table has")
         }
     }
 

@@ -10,7 +10,9 @@ struct SymbolizeCommand: ParsableCommand {
             Addresses are hexadecimal ELF virtual addresses (with or without 0x). With none on the \
             command line they are read from standard input, whitespace-separated. One line is printed \
             per address: the demangled function name, or ?? when no symbol covers it. Symbols come from \
-            .symtab, else a separate debug file (by build-id or .gnu_debuglink), else .dynsym.
+            .symtab, else Go's function table (.gopclntab, for stripped Go binaries), else a separate \
+            debug file (by build-id or .gnu_debuglink), else .dynsym. With --lines, a second line per \
+            address gives file:line as go tool addr2line prints it (Go binaries; ??:0 elsewhere).
             """
     )
 
@@ -22,6 +24,9 @@ struct SymbolizeCommand: ParsableCommand {
 
     @Flag(help: "Print names as found in the symbol table.")
     var noDemangle = false
+
+    @Flag(help: "After each name, print the source file:line (Go binaries: the innermost inlined call's).")
+    var lines = false
 
     @Argument(help: "Hexadecimal addresses.")
     var addresses: [String] = []
@@ -36,20 +41,21 @@ struct SymbolizeCommand: ParsableCommand {
             printError("profiler-agent: error: \(elf): \(error)")
             throw ExitCode.failure
         }
-        var lines = SymbolizedLines(binary: binary, demangle: !noDemangle)
+        var output = SymbolizedLines(binary: binary, demangle: !noDemangle, sourceLines: lines)
         if !addresses.isEmpty {
-            for token in addresses { lines.emit(HexAddress.parse(Array(token.utf8)[...])) }
+            for token in addresses { output.emit(HexAddress.parse(Array(token.utf8)[...])) }
         } else {
             var reader = StandardInputTokens()
             while let chunk = reader.next() {
-                for address in chunk { lines.emit(address) }
-                lines.out.flush()
+                for address in chunk { output.emit(address) }
+                output.out.flush()
             }
         }
-        lines.out.flush()
+        output.out.flush()
     }
 
     static let unknown = Array("??".utf8)
+    static let unknownLine = Array("??:0".utf8)
 }
 
 /// Hexadecimal addresses, with or without 0x, parsed from bytes.
@@ -77,17 +83,29 @@ enum HexAddress {
 struct SymbolizedLines {
     let binary: LoadedBinary
     let demangle: Bool
+    /// Whether a file:line line follows each name.
+    let sourceLines: Bool
     var out = OutputBuffer()
     /// Line bytes in `text`, by function start: (offset, length).
     private var known: [UInt64: (offset: Int, length: Int)] = [:]
     private var text: [UInt8] = []
 
-    init(binary: LoadedBinary, demangle: Bool) {
+    init(binary: LoadedBinary, demangle: Bool, sourceLines: Bool = false) {
         self.binary = binary
         self.demangle = demangle
+        self.sourceLines = sourceLines
     }
 
     mutating func emit(_ address: UInt64?) {
+        emitName(address)
+        guard sourceLines else { return }
+        guard let address, let inner = binary.goFrames(at: address).first, !inner.file.isEmpty else {
+            return out.line(SymbolizeCommand.unknownLine[...])
+        }
+        out.line(Array("\(inner.file):\(inner.line)".utf8)[...])
+    }
+
+    private mutating func emitName(_ address: UInt64?) {
         guard let address, let start = binary.functionStart(at: address) else { return out.line(SymbolizeCommand.unknown[...]) }
         let range: (offset: Int, length: Int)
         if let line = known[start] {

@@ -168,9 +168,14 @@ public final class BinaryCache: Sendable {
         }
     }
 
-    /// Symbols from the binary's `.symtab`; when it has none, from a separate
-    /// debug file with a `.symtab` (matching build-id), else from `.dynsym`.
+    /// Symbols from the binary's `.symtab`; when it has none, from Go's function table
+    /// (a stripped Go binary), else a separate debug file with a `.symtab` (matching
+    /// build-id), else from `.dynsym`.
     private func parse(_ elf: ELFFile, path: String, displayPath: String, root: String) throws(ELFError) -> LoadedBinary {
+        let go = GoFunctionTable.find(in: elf)
+        if !elf.hasSymtab, let go {
+            return LoadedBinary(elf: elf, symbols: go.symbolTable(), symbolSource: path, goTable: go)
+        }
         if !elf.hasSymtab {
             let candidates = debugFiles.candidates(
                 buildID: elf.buildIDHex, debugLink: elf.debugLink?.name, binaryPath: displayPath, root: root)
@@ -186,7 +191,7 @@ public final class BinaryCache: Sendable {
                 }
             }
         }
-        return LoadedBinary(elf: elf, symbols: try elf.functionSymbols(), symbolSource: path)
+        return LoadedBinary(elf: elf, symbols: try elf.functionSymbols(), symbolSource: path, goTable: go)
     }
 
     private func remember(_ key: String, _ outcome: Outcome) {

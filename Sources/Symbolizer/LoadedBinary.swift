@@ -6,15 +6,27 @@ public final class LoadedBinary: Sendable {
     public let symbolSource: String
     let segments: [ELFFile.LoadSegment]
     let symbols: SymbolTable
+    /// Go's function table, for source lines and inlined calls (Go binaries only).
+    let goTable: GoFunctionTable?
     /// (readable, raw) names of the functions looked up so far, by start address.
     /// `bytes`: what they hold, kept as they are added (read every drain for the metrics).
     private let names = Locked<(byStart: [UInt64: (name: String, systemName: String)], bytes: Int)>(([:], 0))
 
-    init(elf: ELFFile, symbols: SymbolTable, symbolSource: String) {
+    init(elf: ELFFile, symbols: SymbolTable, symbolSource: String, goTable: GoFunctionTable? = nil) {
         self.buildID = elf.buildIDHex
         self.segments = elf.segments
         self.symbols = symbols
         self.symbolSource = symbolSource
+        self.goTable = goTable
+    }
+
+    /// Where the function names come from (".symtab", ".gopclntab", …).
+    public var symbolKind: SymbolTable.Kind { symbols.kind }
+
+    /// The Go frames at ELF virtual address `address`, innermost (inlined) first, with
+    /// their source lines; empty for binaries that are not Go.
+    public func goFrames(at address: UInt64) -> [GoFunctionTable.SourceFrame] {
+        goTable?.frames(at: address) ?? []
     }
 
     /// Number of function symbols.
@@ -22,7 +34,7 @@ public final class LoadedBinary: Sendable {
 
     /// Bytes held: the symbol table and the names looked up so far.
     public var byteCount: Int {
-        symbols.byteCount + names.withLock { $0.bytes }
+        symbols.byteCount + (goTable?.byteCount ?? 0) + names.withLock { $0.bytes }
     }
 
     /// The ELF virtual address of the byte at `fileOffset`.

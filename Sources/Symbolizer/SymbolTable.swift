@@ -10,7 +10,7 @@
 public struct SymbolTable: Sendable {
     /// Where the symbols came from.
     public enum Kind: String, Sendable {
-        case symtab = ".symtab", dynsym = ".dynsym", kallsyms = "kallsyms", none = "none"
+        case symtab = ".symtab", dynsym = ".dynsym", kallsyms = "kallsyms", gopclntab = ".gopclntab", none = "none"
     }
 
     /// A symbol found by `lookup`.

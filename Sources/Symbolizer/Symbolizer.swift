@@ -116,32 +116,55 @@ public final class ProcessSymbols {
     /// every frame but the leaf: the symbol is looked up at `address - 1`, the
     /// call instruction, as a return address may already point past the caller.
     public func frame(_ address: UInt64, isReturnAddress: Bool) -> Frame {
+        frames(address, isReturnAddress: isReturnAddress, expandingInlinedCalls: false)[0]
+    }
+
+    /// The frames for user address `address`: one, or for Go code the calls inlined
+    /// there (innermost first) followed by the function that holds them, as
+    /// `go tool pprof` shows them. Each has its source file and line.
+    public func frames(_ address: UInt64, isReturnAddress: Bool) -> [Frame] {
+        frames(address, isReturnAddress: isReturnAddress, expandingInlinedCalls: true)
+    }
+
+    /// Without `expandingInlinedCalls`, a Go frame is the outer function with the line
+    /// of the innermost call (as `go tool addr2line` prints it).
+    private func frames(_ address: UInt64, isReturnAddress: Bool, expandingInlinedCalls: Bool) -> [Frame] {
         guard let mapping = maps.mapping(containing: address) else {
-            if let jit = jitFrame(address, isReturnAddress: isReturnAddress, mapping: nil) { return jit }
+            if let jit = jitFrame(address, isReturnAddress: isReturnAddress, mapping: nil) { return [jit] }
             let name = switch unavailable {
             case .processNotReadable?: "[no access]"
             case _ where unavailable == nil || !maps.mappings.isEmpty: "[unknown]"
             default: "[exited process]"
             }
-            return Frame(function: name, systemName: name, address: address, mapping: nil)
+            return [Frame(function: name, systemName: name, address: address, mapping: nil)]
         }
         guard mapping.isFile else {
-            if mapping.path.isEmpty, let jit = jitFrame(address, isReturnAddress: isReturnAddress, mapping: mapping) { return jit }
+            if mapping.path.isEmpty, let jit = jitFrame(address, isReturnAddress: isReturnAddress, mapping: mapping) { return [jit] }
             let name = mapping.path.isEmpty ? "[anon]" : mapping.path
-            return placeholder(name, address, mapping, buildID: "")
+            return [placeholder(name, address, mapping, buildID: "")]
         }
         let binary: LoadedBinary
         switch resolve(mapping) {
         case .success(let found): binary = found
-        case .failure: return placeholder("[\(mapping.path)]", address, mapping, buildID: "")
+        case .failure: return [placeholder("[\(mapping.path)]", address, mapping, buildID: "")]
         }
         let lookup = isReturnAddress && address > mapping.start ? address - 1 : address
         guard let vaddr = binary.virtualAddress(forFileOffset: mapping.fileOffset(of: lookup)),
               let function = binary.function(at: vaddr) else {
-            return placeholder("[\(mapping.path)]", address, mapping, buildID: binary.buildID)
+            return [placeholder("[\(mapping.path)]", address, mapping, buildID: binary.buildID)]
         }
-        return Frame(function: function.name, systemName: function.systemName, address: address,
-                     mapping: binaryMapping(mapping, buildID: binary.buildID))
+        let mapped = binaryMapping(mapping, buildID: binary.buildID)
+        let go = binary.goFrames(at: vaddr)
+        guard let outer = go.last, let inner = go.first else {
+            return [Frame(function: function.name, systemName: function.systemName, address: address, mapping: mapped)]
+        }
+        guard expandingInlinedCalls else {
+            return [Frame(function: function.name, systemName: function.systemName, address: address, mapping: mapped,
+                          file: inner.file, line: inner.line)]
+        }
+        // The outer function keeps the symbol table's name (the same as Go's unless a .symtab says otherwise).
+        return go.dropLast().map { Frame(function: $0.function, systemName: $0.function, address: address, mapping: mapped, file: $0.file, line: $0.line) }
+            + [Frame(function: function.name, systemName: function.systemName, address: address, mapping: mapped, file: outer.file, line: outer.line)]
     }
 
     /// The frame of a Python function BPF found running: `code` is the code

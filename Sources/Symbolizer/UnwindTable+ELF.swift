@@ -15,7 +15,7 @@ extension UnwindTable {
         sections.ehFrameHdrAddress = ehFrameHdrAddress
         sections.textAddress = textAddress
         sections.debugFrame = debugFrame
-        self = Self.build(sections, debugSections: nil, started: started)
+        self = Self.build(sections, debugSections: nil, go: nil, started: started)
     }
 
     /// The table of `elf`, with the `.debug_frame` of `debugFile` (its separate
@@ -25,7 +25,7 @@ extension UnwindTable {
         let started = ContinuousClock.now
         let sections = try elf.callFrameSections()
         let debugSections = try debugFile?.callFrameSections()
-        self = Self.build(sections, debugSections: debugSections, started: started)
+        self = Self.build(sections, debugSections: debugSections, go: GoFunctionTable.find(in: elf), started: started)
     }
 
     /// The table of the file at `path`. When it has no `.debug_frame` and fewer than
@@ -36,7 +36,9 @@ extension UnwindTable {
         let started = ContinuousClock.now
         let elf = try ELFFile(source: FileByteSource(path: path))
         let sections = try elf.callFrameSections()
-        var table = build(sections, debugSections: nil, started: started)
+        let go = GoFunctionTable.find(in: elf)
+        var table = build(sections, debugSections: nil, go: go, started: started)
+        guard go == nil else { return table }
         guard sections.debugFrame == nil, table.statistics.ehFrameFDEs < fewFDEs else { return table }
         let candidates = debugFiles.candidates(buildID: elf.buildIDHex, debugLink: elf.debugLink?.name,
                                                binaryPath: displayPath ?? path, root: root)
@@ -44,19 +46,25 @@ extension UnwindTable {
             guard let source = try? FileByteSource(path: candidate), let debug = try? ELFFile(source: source) else { continue }
             if let want = elf.buildID, let have = debug.buildID, want != have { continue }
             guard let debugSections = try? debug.callFrameSections(), debugSections.debugFrame != nil else { continue }
-            table = build(sections, debugSections: debugSections, started: started)
+            table = build(sections, debugSections: debugSections, go: nil, started: started)
             table.statistics.notes.append(".debug_frame from \(candidate)")
             break
         }
         return table
     }
 
-    static func build(_ sections: CallFrameSections, debugSections: CallFrameSections?, started: ContinuousClock.Instant) -> UnwindTable {
+    /// `go`: a Go binary's function table, whose stack deltas cover what `.eh_frame` does not
+    /// (Go writes no `.eh_frame`; cgo's C code has one), before `.debug_frame` fills the rest.
+    static func build(_ sections: CallFrameSections, debugSections: CallFrameSections?, go: GoFunctionTable?,
+                      started: ContinuousClock.Instant) -> UnwindTable {
         var builder = UnwindTableBuilder()
         var covered: [Range<UInt64>] = []
         if let eh = sections.ehFrame {
             let bases = PointerEncoding.Bases(section: eh.address, text: sections.textAddress, data: sections.ehFrameHdrAddress)
             covered = builder.addEHFrame(CFISection(bytes: eh.bytes, format: .ehFrame, bases: bases))
+        }
+        if let go {
+            covered = (covered + builder.addGoFunctions(go, covered: covered)).sorted { $0.lowerBound < $1.lowerBound }
         }
         var notes = sections.skipped
         if let debug = sections.debugFrame ?? debugSections?.debugFrame {

@@ -31,6 +31,10 @@ public struct UnwindTable: Sendable, RandomAccessCollection {
         public var debugFrameFDEs = 0
         /// `.debug_frame` FDEs left out because `.eh_frame` covers (part of) their range, or they start at 0.
         public var debugFrameFDEsSkipped = 0
+        /// Go functions whose rows come from Go's function table (`.gopclntab`'s stack deltas).
+        public var goFunctions = 0
+        /// Go functions left out because `.eh_frame` covers their range (cgo).
+        public var goFunctionsSkipped = 0
         /// FDEs left out, by why (their ranges have no rows).
         public var rejectedFDEs: [FDERejection: Int] = [:]
         /// Interpreted rows that became `invalid`, by why.

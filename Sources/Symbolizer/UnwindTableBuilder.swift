@@ -47,6 +47,30 @@ struct UnwindTableBuilder {
         statistics.debugFrameFDEsSkipped += skipped
     }
 
+    /// Adds Go's functions (stack-pointer deltas from its function table) whose ranges do
+    /// not overlap `covered` (sorted): CFA = rsp + delta + 8, the caller's rbp saved at
+    /// CFA−16 wherever the frame is allocated (Go's amd64 frame layout), returns the ranges added.
+    mutating func addGoFunctions(_ table: GoFunctionTable, covered: [Range<UInt64>]) -> [Range<UInt64>] {
+        var added: [Range<UInt64>] = []
+        var next = 0
+        table.forEachStackDelta { function, runs in
+            while next < covered.count, covered[next].upperBound <= function.lowerBound { next += 1 }
+            if next < covered.count, covered[next].lowerBound < function.upperBound {
+                statistics.goFunctionsSkipped += 1
+                return
+            }
+            let first = rows.count
+            for run in runs where run.delta >= 0 && run.delta < Int32.max - 8 {
+                rows.append((run.address, UnwindTable.Rule(cfa: .rsp(run.delta + 8), framePointer: run.delta > 0 ? .atCFA(-16) : .unchanged)))
+            }
+            statistics.interpretedRows += rows.count - first
+            segments.append(Segment(start: function.lowerBound, end: function.upperBound, rows: first..<rows.count))
+            statistics.goFunctions += 1
+            added.append(function)
+        }
+        return added
+    }
+
     private mutating func add(_ section: CFISection, keep: (FrameDescriptionEntry) -> Bool,
                               added: (inout UnwindTable.Statistics) -> Void) {
         section.forEachFDE { result in
