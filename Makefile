@@ -30,7 +30,7 @@ FIXTURES := $(FIX)/cpu_split $(FIX)/read_loop $(FIX)/libfixture.so $(FIX)/libfix
 	$(FIX)/symbols_pie $(FIX)/symbols_nopie $(FIX)/symbols_dynsym $(FIX)/symbols_buildid_debug \
 	$(FIX)/symbols_debuglink $(FIX)/cpp_names $(FIX)/sleeper $(FIX)/pipe_block $(FIX)/dns_lookup $(FIX)/churn_child \
 	$(FIX)/unwind_target $(FIX)/unwind_target_debug_frame $(FIX)/libunwind_hop.so $(FIX)/unwind_scenarios \
-	$(FIX)/JavaChain.class
+	$(FIX)/JavaChain.class $(FIX)/vdso_loop
 
 .SECONDARY:
 .PHONY: build bpf fixtures agent test unit-tests run setup clean proto bench fuzz soak check-sanitizers kernel-matrix
@@ -74,6 +74,10 @@ $(FIX)/churn_child: Fixtures/churn_child.c
 	$(CLANG) $(FIX_CFLAGS) -Wl,--build-id -o $@ $<
 
 $(FIX)/sleeper: Fixtures/sleeper.c
+	@mkdir -p $(FIX)
+	$(CLANG) $(FIX_CFLAGS) -Wl,--build-id -o $@ $<
+
+$(FIX)/vdso_loop: Fixtures/vdso_loop.c
 	@mkdir -p $(FIX)
 	$(CLANG) $(FIX_CFLAGS) -Wl,--build-id -o $@ $<
 

@@ -20,6 +20,8 @@ public final class Symbolizer: Sendable {
     public let python = CPythonNames()
     /// Names of JIT-compiled code, from the processes' perf maps.
     public let perfMaps: PerfMaps
+    /// The kernel's vDSO image, naming `[vdso]` frames (nil without one).
+    public let vdso: LoadedBinary? = VDSOImage.load()
     private let kernel = Locked<Result<KallsymsTable, SymbolizerError>?>(nil)
     /// The last maps read of each process, so samples taken just before a
     /// process exited still symbolise (its binaries are in `binaries`).
@@ -139,6 +141,13 @@ public final class ProcessSymbols {
             return [Frame(function: name, systemName: name, address: address, mapping: nil)]
         }
         guard mapping.isFile else {
+            if mapping.path == "[vdso]", let vdso = symbolizer.vdso {
+                let lookup = isReturnAddress && address > mapping.start ? address - 1 : address
+                let mapped = binaryMapping(mapping, buildID: vdso.buildID)
+                if let vaddr = vdso.virtualAddress(forFileOffset: lookup - mapping.start), let function = vdso.function(at: vaddr) {
+                    return [Frame(function: function.name, systemName: function.systemName, address: address, mapping: mapped)]
+                }
+            }
             if mapping.path.isEmpty, let jit = jitFrame(address, isReturnAddress: isReturnAddress, mapping: mapping) { return [jit] }
             let name = mapping.path.isEmpty ? "[anon]" : mapping.path
             return [placeholder(name, address, mapping, buildID: "")]
