@@ -18,6 +18,7 @@ packages=(
   xz-utils                           # … and unpacks their xz-compressed modules
   gdb linux-perf                     # the references stacks are compared with in tests
   nodejs openjdk-17-jdk-headless     # the JIT fixtures (perf maps) in tests
+  rustc                              # Debian's rustc builds the Rust-names fixture (legacy and v0 mangling)
 )
 if ! grep -qiE 'debian|ubuntu' /etc/os-release 2>/dev/null; then
   echo "setup.sh: this script installs with apt (Debian/Ubuntu); install the equivalents of: ${packages[*]}" >&2

@@ -4,11 +4,14 @@ import CDemangle
 import Glibc
 #endif
 
-/// Turns Itanium C++ (and Rust legacy) and Swift symbol names into readable ones.
+/// Turns Itanium C++, Rust (legacy and v0) and Swift symbol names into readable ones.
 public enum Demangler {
     /// The readable form of `name`, or `name` itself when it is not mangled
     /// or the demangler rejects it.
     public static func demangle(_ name: String) -> String {
+        // Rust first: its legacy names are Itanium-shaped, and __cxa_demangle would keep the
+        // hash and the $LT$-style escapes.
+        if name.hasPrefix("_R") || name.hasPrefix("_ZN"), let rust = RustDemangler.demangle(name) { return rust }
         if name.hasPrefix("_Z") {
             return name.withCString { raw in
                 var status: Int32 = 0
