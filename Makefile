@@ -30,7 +30,7 @@ FIXTURES := $(FIX)/cpu_split $(FIX)/read_loop $(FIX)/libfixture.so $(FIX)/libfix
 	$(FIX)/symbols_pie $(FIX)/symbols_nopie $(FIX)/symbols_dynsym $(FIX)/symbols_buildid_debug \
 	$(FIX)/symbols_debuglink $(FIX)/cpp_names $(FIX)/sleeper $(FIX)/pipe_block $(FIX)/dns_lookup $(FIX)/churn_child \
 	$(FIX)/unwind_target $(FIX)/unwind_target_debug_frame $(FIX)/libunwind_hop.so $(FIX)/unwind_scenarios \
-	$(FIX)/JavaChain.class $(FIX)/vdso_loop
+	$(FIX)/JavaChain.class $(FIX)/vdso_loop $(FIX)/symbols_minidebuginfo
 
 .SECONDARY:
 .PHONY: build bpf fixtures agent test unit-tests run setup clean proto bench fuzz soak check-sanitizers kernel-matrix
@@ -125,6 +125,21 @@ $(FIX)/symbols_buildid_debug: Fixtures/symbols.c
 	strip --strip-all -o $@ $@.full && rm -f $@.full
 
 # The same, found by .gnu_debuglink (no build-id).
+# MiniDebugInfo as Fedora's find-debuginfo makes it: the function symbols .dynsym lacks, in an
+# xz-compressed ELF image added as .gnu_debugdata to the stripped binary (.full is the reference).
+$(FIX)/symbols_minidebuginfo: Fixtures/symbols.c
+	@mkdir -p $(FIX)
+	$(CLANG) $(FIX_CFLAGS) -fPIE -pie -Wl,--build-id -o $@.full $<
+	nm -D --format=posix --defined-only $@.full | awk '{ print $$1 }' | sort > $@.dynsyms
+	nm --format=posix --defined-only $@.full | awk '$$2 == "T" || $$2 == "t" || $$2 == "D" { print $$1 }' | sort > $@.funcsyms
+	comm -13 $@.dynsyms $@.funcsyms > $@.keep
+	objcopy --only-keep-debug $@.full $@.debug
+	objcopy -S --remove-section .gdb_index --remove-section .comment --keep-symbols=$@.keep $@.debug $@.mini
+	xz -f $@.mini
+	strip --strip-all -R .comment -o $@ $@.full
+	objcopy --add-section .gnu_debugdata=$@.mini.xz $@
+	rm -f $@.dynsyms $@.funcsyms $@.keep $@.debug $@.mini.xz
+
 $(FIX)/symbols_debuglink: Fixtures/symbols.c
 	@mkdir -p $(FIX)/.debug
 	$(CLANG) $(FIX_CFLAGS) -g -fPIE -pie -Wl,--build-id=none -o $@.full $<

@@ -23,12 +23,14 @@ let package = Package(
             linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")]
         ),
         .systemLibrary(name: "CZlib"),
+        // liblzma: MiniDebugInfo (.gnu_debugdata) is an xz-compressed ELF image.
+        .systemLibrary(name: "CLZMA"),
         .target(name: "CDemangle", linkerSettings: [.linkedLibrary("stdc++")]),
         // System calls without a glibc wrapper (openat2), for the Symbolizer: no libbpf.
         .target(name: "CSystemCalls"),
 
         // ELF / kallsyms symbolisation: a pure library, no BPF, no global state.
-        .target(name: "Symbolizer", dependencies: ["CDemangle", "CSystemCalls"]),
+        .target(name: "Symbolizer", dependencies: ["CDemangle", "CSystemCalls", "CLZMA"]),
         // Parsers of other untrusted text, pure so that they can be fuzzed alone.
         .target(name: "CgroupParsing"),
         .target(name: "QueryParsing"),

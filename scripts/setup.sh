@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   libbpf-dev libelf-dev zlib1g-dev   # libbpf and what it links
+  liblzma-dev                        # MiniDebugInfo (.gnu_debugdata) is xz-compressed
   bpftool                            # skeleton generation
   clang llvm                         # BPF compiler; llvm-symbolizer for tests
   binutils                           # readelf, objcopy, strip, nm (fixtures, tests)

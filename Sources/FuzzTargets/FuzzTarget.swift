@@ -44,6 +44,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             uprobeOffset(offset, of: name, fileSize: input.count)
         }
         goTable(file)
+        // MiniDebugInfo: bounded decompression, the inner image parsed like any ELF file.
+        if let mini = MiniDebugInfo.symbols(of: file) { _ = mini.lookup(file.segments.first?.virtualAddress ?? 0) }
         guard let table = try? file.functionSymbols() else { return }
         var probes: [UInt64] = [0, UInt64.max]
         for segment in file.segments.prefix(4) {

@@ -170,7 +170,7 @@ public final class BinaryCache: Sendable {
 
     /// Symbols from the binary's `.symtab`; when it has none, from Go's function table
     /// (a stripped Go binary), else a separate debug file with a `.symtab` (matching
-    /// build-id), else from `.dynsym`.
+    /// build-id), else `.dynsym` with the MiniDebugInfo's `.symtab`, else `.dynsym`.
     private func parse(_ elf: ELFFile, path: String, displayPath: String, root: String) throws(ELFError) -> LoadedBinary {
         let go = GoFunctionTable.find(in: elf)
         if !elf.hasSymtab, let go {
@@ -190,6 +190,10 @@ public final class BinaryCache: Sendable {
                     return LoadedBinary(elf: elf, symbols: symbols, symbolSource: candidate)
                 }
             }
+        }
+        if !elf.hasSymtab, let mini = MiniDebugInfo.symbols(of: elf) {
+            let symbols = SymbolTable.merging([try elf.functionSymbols(), mini], kind: .miniDebugInfo)
+            return LoadedBinary(elf: elf, symbols: symbols, symbolSource: path + " (.gnu_debugdata)", goTable: go)
         }
         return LoadedBinary(elf: elf, symbols: try elf.functionSymbols(), symbolSource: path, goTable: go)
     }

@@ -10,7 +10,7 @@
 public struct SymbolTable: Sendable {
     /// Where the symbols came from.
     public enum Kind: String, Sendable {
-        case symtab = ".symtab", dynsym = ".dynsym", kallsyms = "kallsyms", gopclntab = ".gopclntab", none = "none"
+        case symtab = ".symtab", dynsym = ".dynsym", kallsyms = "kallsyms", gopclntab = ".gopclntab", miniDebugInfo = ".gnu_debugdata", none = "none"
     }
 
     /// A symbol found by `lookup`.
@@ -169,5 +169,20 @@ public struct SymbolTable: Sendable {
             }
             return String(decoding: name, as: UTF8.self)
         }
+    }
+}
+
+extension SymbolTable {
+    /// One table of the symbols of `tables` (the later wins at an address, as within a
+    /// table), names copied into memory: their sources may be dropped.
+    static func merging(_ tables: [SymbolTable], kind: Kind) -> SymbolTable {
+        var entries: [Entry] = [], names: [UInt8] = []
+        for table in tables {
+            for entry in table.entries where names.count < Int(UInt32.max) {
+                entries.append(Entry(address: entry.address, size: entry.size, nameStart: UInt32(names.count)))
+                names += Array(table.name(of: entry).utf8) + [0]
+            }
+        }
+        return SymbolTable(entries: entries, names: .memory(names), kind: kind)
     }
 }

@@ -90,6 +90,41 @@ final class ELFSymbolsAgreeWithReferenceTests: XCTestCase {
         try check("symbols_debuglink", symbolsFrom: ".debug/symbols_debuglink.debug", expectSymbols: ["symbols_static_worker"])
     }
 
+    /// Fedora-style MiniDebugInfo (`.gnu_debugdata`, made by the Makefile as find-debuginfo
+    /// does): the stripped binary names every function of the unstripped one, as
+    /// llvm-symbolizer names them there.
+    func testMiniDebugInfoNamesWhatDynsymLacks() throws {
+        try check("symbols_minidebuginfo", symbolsFrom: "symbols_minidebuginfo.full", expectSymbols: ["symbols_static_worker", "main"])
+        let binary = try BinaryCache().load(path: TestEnvironment.fixture("symbols_minidebuginfo")).get()
+        XCTAssertEqual(binary.symbolKind, .miniDebugInfo)
+    }
+
+    /// A decompression bomb (300 MB of zeros, 44 KB of xz), a cut stream and garbage in
+    /// `.gnu_debugdata`: each binary still loads, with its `.dynsym` names.
+    func testHostileMiniDebugInfoFallsBackToDynsym() throws {
+        let scratch = TestEnvironment.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let bomb = scratch.appendingPathComponent("bomb.xz").path
+        let made = try Command.run("/bin/sh", ["-c", "head -c 300000000 /dev/zero | xz -0 -T1 > \(bomb)"])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        let bombBytes = try Data(contentsOf: URL(fileURLWithPath: bomb))
+        XCTAssertNil(MiniDebugInfo.decompress(Array(bombBytes)), "a 300 MB image is over the bound")
+        let cut = scratch.appendingPathComponent("cut.xz").path
+        try bombBytes.prefix(bombBytes.count / 2).write(to: URL(fileURLWithPath: cut))
+        let garbage = scratch.appendingPathComponent("garbage.xz").path
+        try Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 37) }).write(to: URL(fileURLWithPath: garbage))
+        let exported = try ReferenceTools.nmFunctions(TestEnvironment.fixture("symbols_dynsym"), dynamic: true)
+        let one = try XCTUnwrap(exported.first { $0.name == "symbols_exported_one" })
+        for section in [bomb, cut, garbage] {
+            let binary = scratch.appendingPathComponent("with-" + URL(fileURLWithPath: section).lastPathComponent).path
+            let added = try Command.run("/usr/bin/objcopy", ["--add-section", ".gnu_debugdata=\(section)", TestEnvironment.fixture("symbols_dynsym"), binary])
+            XCTAssertEqual(added.status, 0, added.stderr)
+            let loaded = try BinaryCache().load(path: binary).get()
+            XCTAssertEqual(loaded.symbolKind, .dynsym, section)
+            XCTAssertEqual(loaded.function(at: one.address)?.name, "symbols_exported_one", section)
+        }
+    }
+
     func testCppNamesAreDemangledLikeLLVM() throws {
         try check("cpp_names", expectSymbols: ["_ZNK7fixture4deep6Widget4spinEi", "_ZN7fixture10overloadedEd"])
         let binary = try BinaryCache().load(path: TestEnvironment.fixture("cpp_names")).get()
