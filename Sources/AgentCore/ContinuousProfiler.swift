@@ -257,6 +257,7 @@ public final class ContinuousProfiler: @unchecked Sendable {
             $0.symbolCache = cache
             $0.pythonNames = symbolizer.python.statistics
             $0.perfMaps = symbolizer.perfMaps.statistics
+            $0.unnamedFrames = symbolizer.unnamedFrames.snapshot
             $0.trackedProcesses = tracked
         }
     }

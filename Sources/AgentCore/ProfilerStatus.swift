@@ -41,6 +41,8 @@ public struct ProfilerStatus: Sendable {
     public var pythonNames = CPythonNames.Statistics()
     /// JIT perf maps: files read, entries held, frames named, lines malformed, maps refused.
     public var perfMaps = PerfMaps.Statistics()
+    /// Frames symbolised without a name, by why (each frame of each distinct stack of a window).
+    public var unnamedFrames: [UnnamedFrameReason: UInt64] = [:]
     public var samplesFiltered: UInt64 = 0
     /// Event-stack records the agent could not decode.
     public var eventStacksMalformed: UInt64 = 0

@@ -42,6 +42,8 @@ struct AgentMetrics {
             .counter("profiler_agent_perf_map_malformed_lines", "Perf map lines that did not parse (skipped).", Double(status.perfMaps.malformedLines)),
             .counter("profiler_agent_perf_map_refused", "Perf maps not read (not a regular file, not the process's user's) or cut (too large).",
                      Double(status.perfMaps.refused)),
+            .counter("profiler_agent_unnamed_frames", "Frames symbolised without a name (each frame of each distinct stack of a window), by why.",
+                     status.unnamedFrames.sorted { $0.key.rawValue < $1.key.rawValue }.map { ([("reason", $0.key.rawValue)], Double($0.value)) }),
             .counter("profiler_agent_symbol_cache_misses", "Binaries parsed.", Double(status.symbolCache.misses)),
             .counter("profiler_agent_symbol_cache_failures", "Binaries that could not be read or parsed.", Double(status.symbolCache.failures)),
             .gauge("profiler_agent_symbol_cache_binaries", "Binaries whose symbol tables are held.", Double(status.symbolCache.binaries)),

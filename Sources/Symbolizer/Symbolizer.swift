@@ -22,6 +22,8 @@ public final class Symbolizer: Sendable {
     public let perfMaps: PerfMaps
     /// The kernel's vDSO image, naming `[vdso]` frames (nil without one).
     public let vdso: LoadedBinary? = VDSOImage.load()
+    /// Frames left unnamed, by why.
+    public let unnamedFrames = UnnamedFrameCounts()
     private let kernel = Locked<Result<KallsymsTable, SymbolizerError>?>(nil)
     /// The last maps read of each process, so samples taken just before a
     /// process exited still symbolise (its binaries are in `binaries`).
@@ -53,6 +55,7 @@ public final class Symbolizer: Sendable {
         if case .success(let table) = kernelSymbols, let name = table.lookup(address) {
             return Frame(function: name, systemName: name, address: address, mapping: .kernel)
         }
+        unnamedFrames.count(.kernel)
         return Frame(function: "[kernel.kallsyms]", systemName: "[kernel.kallsyms]", address: address, mapping: .kernel)
     }
 
@@ -133,11 +136,12 @@ public final class ProcessSymbols {
     private func frames(_ address: UInt64, isReturnAddress: Bool, expandingInlinedCalls: Bool) -> [Frame] {
         guard let mapping = maps.mapping(containing: address) else {
             if let jit = jitFrame(address, isReturnAddress: isReturnAddress, mapping: nil) { return [jit] }
-            let name = switch unavailable {
-            case .processNotReadable?: "[no access]"
-            case _ where unavailable == nil || !maps.mappings.isEmpty: "[unknown]"
-            default: "[exited process]"
+            let (name, reason): (String, UnnamedFrameReason) = switch unavailable {
+            case .processNotReadable?: ("[no access]", .noAccess)
+            case _ where unavailable == nil || !maps.mappings.isEmpty: ("[unknown]", .unknown)
+            default: ("[exited]", .exited)
             }
+            symbolizer.unnamedFrames.count(reason)
             return [Frame(function: name, systemName: name, address: address, mapping: nil)]
         }
         guard mapping.isFile else {
@@ -149,18 +153,24 @@ public final class ProcessSymbols {
                 }
             }
             if mapping.path.isEmpty, let jit = jitFrame(address, isReturnAddress: isReturnAddress, mapping: mapping) { return [jit] }
-            let name = mapping.path.isEmpty ? "[anon]" : mapping.path
+            // Anonymous executable memory is JIT code (no perf map names it); else "[stack]", "[vdso]"….
+            let name = mapping.path.isEmpty ? "[jit]" : mapping.path
+            symbolizer.unnamedFrames.count(mapping.path.isEmpty ? .jit : .unknown)
             return [placeholder(name, address, mapping, buildID: "")]
         }
         let binary: LoadedBinary
         switch resolve(mapping) {
         case .success(let found): binary = found
-        case .failure: return [placeholder("[\(mapping.path)]", address, mapping, buildID: "")]
+        case .failure:
+            symbolizer.unnamedFrames.count(.unreadable)
+            return [placeholder("[unreadable: \(mapping.path)]", address, mapping, buildID: "")]
         }
         let lookup = isReturnAddress && address > mapping.start ? address - 1 : address
         guard let vaddr = binary.virtualAddress(forFileOffset: mapping.fileOffset(of: lookup)),
               let function = binary.function(at: vaddr) else {
-            return [placeholder("[\(mapping.path)]", address, mapping, buildID: binary.buildID)]
+            symbolizer.unnamedFrames.count(.stripped)
+            let at = binary.virtualAddress(forFileOffset: mapping.fileOffset(of: address)) ?? mapping.fileOffset(of: address)
+            return [placeholder("[stripped: \(mapping.path)+0x\(String(at, radix: 16))]", address, mapping, buildID: binary.buildID)]
         }
         let mapped = binaryMapping(mapping, buildID: binary.buildID)
         let go = binary.goFrames(at: vaddr)
@@ -189,7 +199,8 @@ public final class ProcessSymbols {
         }
         guard let (runtime, memory) = pythonRuntime ?? nil,
               let found = symbolizer.python.code(pid: pid, address: code, fingerprint: fingerprint, runtime: runtime, memory: memory) else {
-            let name = unavailable == nil ? "[python code 0x\(String(code, radix: 16))]" : "[exited python process]"
+            let name = unavailable == nil ? "[python code 0x\(String(code, radix: 16))]" : "[exited]"
+            symbolizer.unnamedFrames.count(unavailable == nil ? .python : .exited)
             return Frame(function: name, systemName: name, address: code, mapping: nil, kind: .python)
         }
         return Frame(function: found.qualifiedName, systemName: found.qualifiedName, address: code, mapping: nil, kind: .python,

@@ -123,6 +123,9 @@ final class DaemonTests: AgentTestCase {
         }
         XCTAssertGreaterThan(DaemonProcess.metric("profiler_agent_resident_memory_bytes", in: plainText) ?? 0, 1_000_000)
         XCTAssertTrue(plainText.contains("profiler_agent_bpf_program_runs_total{tracer=\"cpu\",program=\"profile_sample\"}"))
+        for reason in ["stripped", "unreadable", "jit", "exited", "no_access", "unknown", "kernel", "python"] {
+            XCTAssertTrue(plainText.contains("profiler_agent_unnamed_frames_total{reason=\"\(reason)\"}"), reason)
+        }
 
         let promtool = try XCTUnwrap(TestEnvironment.which("promtool"), "promtool missing: apt-get install prometheus")
         let check = try Command.run(promtool, ["check", "metrics"], input: plain.body)

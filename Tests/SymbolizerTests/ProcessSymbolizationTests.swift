@@ -93,7 +93,7 @@ final class ProcessSymbolizationTests: XCTestCase {
         let view = Symbolizer().process(process.processIdentifier)
         XCTAssertNotNil(view.unavailable)
         let frame = view.frame(0x401000, isReturnAddress: false)
-        XCTAssertEqual(frame.function, "[exited process]")
+        XCTAssertEqual(frame.function, "[exited]")
         XCTAssertFalse(frame.isSymbolized)
     }
 
@@ -106,8 +106,41 @@ final class ProcessSymbolizationTests: XCTestCase {
             to: fakeProc.appendingPathComponent("77/maps"), atomically: true, encoding: .utf8)
         options.procRoot = fakeProc.path
         let frame = Symbolizer(options: options).process(77).frame(0x400010, isReturnAddress: false)
-        XCTAssertEqual(frame.function, "[/gone/binary]")
+        XCTAssertEqual(frame.function, "[unreadable: /gone/binary]")
         XCTAssertEqual(frame.mapping?.path, "/gone/binary")
+    }
+
+    /// Placeholders say why a frame is unnamed, and each is counted by reason: a stripped
+    /// binary (read, no symbol there: its ELF address given), anonymous executable memory
+    /// (JIT code without a perf map), an address in no mapping.
+    func testUnnamedFramesSayWhyAndAreCounted() throws {
+        let fakeProc = TestEnvironment.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: fakeProc) }
+        // The stripped library's local helper: in .text, absent from its .dynsym.
+        let library = TestEnvironment.fixture("libfixture_stripped.so")
+        let helper = try XCTUnwrap(ReferenceTools.nmFunctions(TestEnvironment.fixture("libfixture.so")).first { $0.name == "fixture_lib_local_helper" })
+        var info = stat()
+        XCTAssertEqual(stat(library, &info), 0)
+        let device = String(format: "%02x:%02x", (info.st_dev >> 8) & 0xfff, info.st_dev & 0xff)
+        let base: UInt64 = 0x7f00_0000_0000
+        let maps = "\(String(base, radix: 16))-\(String(base + 0x10000, radix: 16)) r-xp 00000000 \(device) \(info.st_ino) \(library)\n"
+            + "7f0000100000-7f0000110000 r-xp 00000000 00:00 0 \n"
+        try FileManager.default.createDirectory(at: fakeProc.appendingPathComponent("78"), withIntermediateDirectories: true)
+        try maps.write(to: fakeProc.appendingPathComponent("78/maps"), atomically: true, encoding: .utf8)
+        var options = Symbolizer.Options()
+        options.procRoot = fakeProc.path
+        let symbolizer = Symbolizer(options: options)
+        let view = symbolizer.process(78)
+        let stripped = view.frame(base + helper.address, isReturnAddress: false)
+        XCTAssertEqual(stripped.function, "[stripped: \(library)+0x\(String(helper.address, radix: 16))]")
+        XCTAssertEqual(view.frame(0x7f00_0010_0040, isReturnAddress: false).function, "[jit]")
+        XCTAssertEqual(view.frame(0x1000, isReturnAddress: false).function, "[unknown]")
+        let counts = symbolizer.unnamedFrames.snapshot
+        XCTAssertEqual(counts[.stripped], 1)
+        XCTAssertEqual(counts[.jit], 1)
+        XCTAssertEqual(counts[.unknown], 1)
+        XCTAssertEqual(counts[.unreadable], 0)
+        XCTAssertEqual(counts.count, UnnamedFrameReason.allCases.count)
     }
 
     func testBinariesAreParsedOncePerIdentityAndBuildID() throws {
