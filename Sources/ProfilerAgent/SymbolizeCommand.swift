@@ -12,12 +12,17 @@ struct SymbolizeCommand: ParsableCommand {
             per address: the demangled function name, or ?? when no symbol covers it. Symbols come from \
             .symtab, else Go's function table (.gopclntab, for stripped Go binaries), else a separate \
             debug file (by build-id or .gnu_debuglink), else .dynsym. With --lines, a second line per \
-            address gives file:line as go tool addr2line prints it (Go binaries; ??:0 elsewhere).
+            address gives file:line as go tool addr2line prints it (Go binaries; ??:0 elsewhere). \
+            With --kernel, kernel addresses are named from /proc/kallsyms, read again when the \
+            module list changes, as the agent does.
             """
     )
 
     @Option(help: "The ELF executable or shared library.")
-    var elf: String
+    var elf: String?
+
+    @Flag(help: "Name kernel addresses from /proc/kallsyms instead (read again when modules are loaded, like the agent does).")
+    var kernel = false
 
     @Option(help: "Separate debug-file directory (repeatable).")
     var debugDir: [String] = ["/usr/lib/debug"]
@@ -31,8 +36,13 @@ struct SymbolizeCommand: ParsableCommand {
     @Argument(help: "Hexadecimal addresses.")
     var addresses: [String] = []
 
+    func validate() throws {
+        guard (elf != nil) != kernel else { throw ValidationError("give either --elf FILE or --kernel") }
+    }
+
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
+        guard let elf else { return symbolizeKernel() }
         let cache = BinaryCache(debugFiles: DebugFileLocator(directories: debugDir))
         let binary: LoadedBinary
         switch cache.load(path: elf) {
@@ -52,6 +62,24 @@ struct SymbolizeCommand: ParsableCommand {
             }
         }
         output.out.flush()
+    }
+
+    /// Kernel addresses through the agent's kernel symbols; each chunk of input is answered
+    /// before the next is read, so a long-lived caller sees modules loaded meanwhile.
+    func symbolizeKernel() {
+        let symbolizer = Symbolizer()
+        var out = OutputBuffer()
+        let name = { (address: UInt64?) in address.flatMap { symbolizer.kernel.lookup($0) }.map { Array($0.utf8)[...] } ?? Self.unknown[...] }
+        if !addresses.isEmpty {
+            for token in addresses { out.line(name(HexAddress.parse(Array(token.utf8)[...]))) }
+        } else {
+            var reader = StandardInputTokens()
+            while let chunk = reader.next() {
+                for address in chunk { out.line(name(address)) }
+                out.flush()
+            }
+        }
+        out.flush()
     }
 
     static let unknown = Array("??".utf8)

@@ -37,7 +37,11 @@ public struct KallsymsTable: Sendable {
                 var nameEnd = nameStart
                 while nameEnd < lineEnd && text[nameEnd] != 0x09 && text[nameEnd] != 0x20 { nameEnd += 1 }
                 guard nameEnd > nameStart, address != 0 else { continue }
-                entries.append(.init(address: address, size: 0, nameStart: UInt32(names.count)))
+                // The ends of the kernel's text cover nothing past themselves: an address after
+                // them is in no function until the next symbol (a module not read yet), not "_etext".
+                let name = UnsafeBufferPointer(rebasing: text[nameStart..<nameEnd])
+                let isEnd = name.elementsEqual("_etext".utf8) || name.elementsEqual("_einittext".utf8)
+                entries.append(.init(address: address, size: isEnd ? 1 : 0, nameStart: UInt32(names.count)))
                 names.append(contentsOf: UnsafeBufferPointer(rebasing: text[nameStart..<nameEnd]))
                 names.append(0)
             }

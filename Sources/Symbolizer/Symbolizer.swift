@@ -10,6 +10,9 @@ public final class Symbolizer: Sendable {
         /// Where /proc is (tests point it elsewhere).
         public var procRoot = "/proc"
         public var kallsymsPath = "/proc/kallsyms"
+        public var modulesPath = "/proc/modules"
+        /// How often the module list is compared (and a missed address re-read), nanoseconds.
+        public var kernelCheckInterval: UInt64 = 1_000_000_000
         public var debugDirectories = ["/usr/lib/debug"]
         public init() {}
     }
@@ -24,7 +27,8 @@ public final class Symbolizer: Sendable {
     public let vdso: LoadedBinary? = VDSOImage.load()
     /// Frames left unnamed, by why.
     public let unnamedFrames = UnnamedFrameCounts()
-    private let kernel = Locked<Result<KallsymsTable, SymbolizerError>?>(nil)
+    /// Kernel symbols, read again when modules come and go.
+    public let kernel: KernelSymbols
     /// The last maps read of each process, so samples taken just before a
     /// process exited still symbolise (its binaries are in `binaries`).
     private let recentMaps = Locked<(byPID: [Int32: (maps: ProcessMaps, readAt: UInt64)], prunedAt: UInt64)>(([:], 0))
@@ -36,23 +40,19 @@ public final class Symbolizer: Sendable {
         self.options = options
         self.binaries = BinaryCache(debugFiles: DebugFileLocator(directories: options.debugDirectories))
         self.perfMaps = PerfMaps(procRoot: options.procRoot)
+        self.kernel = KernelSymbols(kallsymsPath: options.kallsymsPath, modulesPath: options.modulesPath,
+                                    checkInterval: options.kernelCheckInterval)
     }
 
-    /// Kernel symbols, loaded on first use (and reloaded by `reloadKernelSymbols`).
-    public var kernelSymbols: Result<KallsymsTable, SymbolizerError> {
-        if let loaded = kernel.withLock({ $0 }) { return loaded }
-        let loaded: Result<KallsymsTable, SymbolizerError>
-        do { loaded = .success(try KallsymsTable.load(path: options.kallsymsPath)) } catch { loaded = .failure(error) }
-        kernel.withLock { $0 = loaded }
-        return loaded
-    }
+    /// Kernel symbols, loaded on first use and read again as `KernelSymbols` says.
+    public var kernelSymbols: Result<KallsymsTable, SymbolizerError> { kernel.table }
 
-    /// Drops the kernel symbols so the next use re-reads them (modules loaded since).
-    public func reloadKernelSymbols() { kernel.withLock { $0 = nil } }
+    /// Makes the next use re-read the kernel symbols.
+    public func reloadKernelSymbols() { kernel.reload() }
 
     /// The frame for a kernel address.
     public func kernelFrame(_ address: UInt64) -> Frame {
-        if case .success(let table) = kernelSymbols, let name = table.lookup(address) {
+        if let name = kernel.lookup(address) {
             return Frame(function: name, systemName: name, address: address, mapping: .kernel)
         }
         unnamedFrames.count(.kernel)

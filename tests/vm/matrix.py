@@ -14,6 +14,7 @@ Each check is pass, fail, unsupported (the kernel cannot; the reason says why) o
 "not built yet" (the feature does not exist in the agent yet). Network: loopback only.
 """
 import argparse
+import ctypes
 import gzip
 import http.client
 import json
@@ -42,6 +43,7 @@ FEATURES = [
     ("no_btf", "no BTF → clear error"),
     ("native_unwinder", "native unwinder"),
     ("interpreter", "interpreter frames"),
+    ("kernel_module", "module named after insmod"),
 ]
 TRACERS = ["syscall", "offcpu", "io", "dns", "tls"]
 # A tracer may be off (said once, with the reason) only on kernels older than this: the TLS
@@ -400,6 +402,57 @@ class Suite:
         detail = f"{100 * share:.1f} % of {total} samples <module> → … → hot_loop|cold_loop (python3.11), hot {100 * hot / max(whole, 1):.0f} %"
         return ("pass" if total >= 50 and share >= 0.95 else "fail"), detail
 
+    def kernel_module(self):
+        """`symbolize --kernel` (the agent's kernel symbols, long-lived) across an insmod of `dummy`:
+        a text symbol of the module, from /proc/kallsyms, is named without a restart."""
+        module = os.path.join(self.args.results, "dummy.ko")
+        if not os.path.exists("/proc/modules"):
+            raise Unsupported("this kernel loads no modules (no /proc/modules)")
+        if not os.path.exists(module):
+            raise Unsupported("no dummy.ko for this kernel")
+        if any(line.split()[0] == "dummy" for line in open("/proc/modules")):
+            return "fail", "dummy is already loaded"
+        kallsyms = lambda: [line.split() for line in open("/proc/kallsyms")]
+        schedule = next(int(f[0], 16) for f in kallsyms() if len(f) >= 3 and f[2] == "schedule")
+        agent = subprocess.Popen([self.args.agent, "symbolize", "--kernel"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        libc = ctypes.CDLL(None, use_errno=True)
+
+        def ask(address):
+            agent.stdin.write(f"{address:x}\n")
+            agent.stdin.flush()
+            if not wait_readable(agent.stdout, 20):
+                raise TimeoutError("symbolize --kernel did not answer in 20 s")
+            return agent.stdout.readline().strip()
+
+        inserted = False
+        try:
+            before = ask(schedule)
+            if before != "schedule":
+                return "fail", f"schedule named {before!r} before the module was loaded"
+            fd = os.open(module, os.O_RDONLY)
+            try:
+                if libc.syscall(313, fd, b"", 0) != 0:  # finit_module
+                    return "fail", f"finit_module(dummy.ko): {os.strerror(ctypes.get_errno())}"
+                inserted = True
+            finally:
+                os.close(fd)
+            text = [(int(f[0], 16), f[2]) for f in kallsyms()
+                    if len(f) >= 4 and f[3] == "[dummy]" and f[1] in "tT" and not f[2].startswith(("__pfx_", "__cfi_"))]
+            if not text:
+                return "fail", "/proc/kallsyms lists no text of [dummy] after insmod"
+            address, name = min(text)
+            aliases = {n for a, n in text if a == address}
+            time.sleep(1.5)  # the module list is compared at most once a second
+            after = ask(address + 1)
+            detail = f"{name} at {address:x} (+1) named {after!r} after insmod, no restart"
+            return ("pass" if after in aliases else "fail"), detail
+        finally:
+            agent.stdin.close()
+            agent.wait(timeout=10)
+            if inserted:
+                libc.syscall(176, b"dummy", os.O_NONBLOCK)  # delete_module
+
     def agent_programs(self):
         """Names of the BPF programs the running agent holds (bpftool's pids)."""
         if self.daemon is None:
@@ -457,6 +510,7 @@ class Suite:
         self.check("no_btf", lambda: self.no_btf(programs))
         self.check("native_unwinder", self.native_unwinder)
         self.check("interpreter", self.interpreter_frames)
+        self.check("kernel_module", self.kernel_module)
         return 0 if all(r["status"] in ("pass", "not built yet", "unsupported") for r in self.results.values()) else 1
 
 
