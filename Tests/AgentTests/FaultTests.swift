@@ -151,7 +151,7 @@ final class FaultTests: AgentTestCase {
     /// no CAP_CHECKPOINT_RESTORE) the agent cannot open /proc/PID/root nor
     /// /proc/PID/map_files of another user's process. Binaries still at their path
     /// (the same inode, checked) are symbolised from there; a deleted one keeps a
-    /// placeholder frame naming the file. Samples are never dropped for it.
+    /// placeholder frame naming the file (`[unreadable: path]`). Samples are never dropped for it.
     func testUnreachableProcessRootFallsBackToTheVerifiedHostPath() throws {
         let nobodyUser = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
         let directory = try executableScratch()
@@ -176,7 +176,7 @@ final class FaultTests: AgentTestCase {
         XCTAssertTrue(fromPath.contains { $0.userFunctions.contains("burn_three_quarters") }, "\(fromPath.prefix(3).map(\.functions))")
         XCTAssertGreaterThan(fromDeleted.count, 0, "samples of a process whose binary cannot be opened are kept")
         XCTAssertTrue(fromDeleted.allSatisfy { !$0.userFunctions.contains("burn_three_quarters") })
-        XCTAssertTrue(fromDeleted.contains { $0.userFunctions.contains("[\(deletedPath.path)]") }, "\(fromDeleted.prefix(3).map(\.functions))")
+        XCTAssertTrue(fromDeleted.contains { $0.userFunctions.contains("[unreadable: \(deletedPath.path)]") }, "\(fromDeleted.prefix(3).map(\.functions))")
         XCTAssertEqual(try agent.get("/readyz").status, 200)
         XCTAssertEqual(agent.terminate().status, 0)
     }
