@@ -11,6 +11,8 @@ public final class LoadedBinary: Sendable {
     /// (readable, raw) names of the functions looked up so far, by start address.
     /// `bytes`: what they hold, kept as they are added (read every drain for the metrics).
     private let names = Locked<(byStart: [UInt64: (name: String, systemName: String)], bytes: Int)>(([:], 0))
+    /// Go frames (inlined calls, lines) looked up so far, by address.
+    private let goFrameCache = Locked<[UInt64: [GoFunctionTable.SourceFrame]]>([:])
 
     init(elf: ELFFile, symbols: SymbolTable, symbolSource: String, goTable: GoFunctionTable? = nil) {
         self.buildID = elf.buildIDHex
@@ -26,15 +28,27 @@ public final class LoadedBinary: Sendable {
     /// The Go frames at ELF virtual address `address`, innermost (inlined) first, with
     /// their source lines; empty for binaries that are not Go.
     public func goFrames(at address: UInt64) -> [GoFunctionTable.SourceFrame] {
-        goTable?.frames(at: address) ?? []
+        guard let goTable else { return [] }
+        // Each lookup reads the function's record and walks its pc tables in the file: remember
+        // the answer per address (every drain symbolises the same hot addresses again).
+        if let known = goFrameCache.withLock({ $0[address] }) { return known }
+        let frames = goTable.frames(at: address)
+        goFrameCache.withLock { cache in
+            if cache.count >= Self.goFrameCacheLimit { cache.removeAll(keepingCapacity: true) }
+            cache[address] = frames
+        }
+        return frames
     }
+
+    /// Addresses whose Go frames are remembered, at most (then the cache starts again).
+    static let goFrameCacheLimit = 1 << 15
 
     /// Number of function symbols.
     public var symbolCount: Int { symbols.count }
 
     /// Bytes held: the symbol table and the names looked up so far.
     public var byteCount: Int {
-        symbols.byteCount + (goTable?.byteCount ?? 0) + names.withLock { $0.bytes }
+        symbols.byteCount + (goTable?.byteCount ?? 0) + names.withLock { $0.bytes } + goFrameCache.withLock { $0.count } * 128
     }
 
     /// The ELF virtual address of the byte at `fileOffset`.
