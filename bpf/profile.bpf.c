@@ -110,6 +110,9 @@ int profile_exec(void *ctx)
 		return 0;
 	bpf_map_delete_elem(&unwind_processes, &pid);
 	unwind_request(pid, UNWIND_REQUEST_EXEC, UNWIND_SOURCE_CPU, true);
+	/* ld.so maps the libraries next: the first sample in one asks at once rather than
+	 * UNWIND_REQUEST_INTERVAL_NS later, when a short-lived process may be gone. */
+	bpf_map_delete_elem(&unwind_requested, &pid);
 	return 0;
 }
 

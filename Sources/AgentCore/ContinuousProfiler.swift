@@ -74,6 +74,7 @@ public final class ContinuousProfiler: @unchecked Sendable {
     /// Attaches the BPF programs. Throws with nothing attached.
     /// A tracer that cannot attach is reported once and left out; the others go on.
     public func attach() throws(AgentError) {
+        source.observeProcessMaps { [symbolizer = symbolization.symbolizer] in symbolizer.keep($1, of: $0) }
         try source.start()
         let outcomes = tracers.attach(options.tracers, context: context, options: options)
         let cpus = source.attachedCPUs

@@ -56,6 +56,7 @@ public final class PerfEventStackSource: StackSource {
     /// Processes looked at by the loader, and when each was last re-read.
     private var seen: Set<Int32> = []
     private var checked: [Int32: UInt64] = [:]
+    private var mapsObserver: (@Sendable (Int32, ProcessMaps) -> Void)?
 
     public init(configuration: SamplingConfiguration, context: BPFLoadContext) {
         self.configuration = configuration
@@ -73,7 +74,7 @@ public final class PerfEventStackSource: StackSource {
                 let loader = UnwindTableLoader(maps: context.maps)
                 loader.refresh(pids: configuration.pids, sampled: [], seen: &seen, checked: &checked)
                 let tables = Locked(loader)
-                requests = try UnwindRequestReader(mapFD: context.maps.fd(of: "unwind_requests"), tables: tables)
+                requests = try UnwindRequestReader(mapFD: context.maps.fd(of: "unwind_requests"), tables: tables, mapsObserver: mapsObserver)
                 self.tables = tables
             }
             try load()
@@ -87,6 +88,12 @@ public final class PerfEventStackSource: StackSource {
             stop()
             throw error
         }
+    }
+
+    /// With unwind tables, the maps read when a process exec'd, forked or mapped new code.
+    /// (Frame pointers read none: a process gone by the drain keeps no names.)
+    public func observeProcessMaps(_ observer: @escaping @Sendable (Int32, ProcessMaps) -> Void) {
+        mapsObserver = observer
     }
 
     private func load() throws(AgentError) {

@@ -59,6 +59,7 @@ public final class Recorder {
         let context = BPFLoadContext(maps: try SharedBPFMaps(pids: sampling.pids, unwindTables: tables, tableBytes: sampling.unwindTableBytes), btfPath: sampling.btfPath)
         let source = StackSources.make(sampling, context: context)
         let symbolization = StackSymbolization(symbolizer: Symbolizer(options: options.symbolizer))
+        source.observeProcessMaps { [symbolizer = symbolization.symbolizer] in symbolizer.keep($1, of: $0) }
         try source.start()  // with unwind tables, describes the processes first
         defer { source.stop() }
         let startNanos = Int64(Date().timeIntervalSince1970 * 1e9)

@@ -1,3 +1,5 @@
+import Symbolizer
+
 /// One frame as a stack source produced it, before symbolisation.
 public enum RawFrame: Sendable, Hashable {
     /// A kernel text address.
@@ -102,6 +104,15 @@ public protocol StackSource: AnyObject {
     func unwindStatus() -> UnwindStatus
     /// Detaches everything. Safe to call more than once.
     func stop()
+    /// Hands `observer` a process's mappings whenever the source reads them as the
+    /// process starts or maps new code (on the source's own thread), so that a process
+    /// exiting before the next drain still symbolises. Call before `start`.
+    func observeProcessMaps(_ observer: @escaping @Sendable (Int32, ProcessMaps) -> Void)
+}
+
+extension StackSource {
+    /// A source that reads no mappings tells nothing.
+    public func observeProcessMaps(_ observer: @escaping @Sendable (Int32, ProcessMaps) -> Void) {}
 }
 
 /// Kernel-side cost of one BPF program.

@@ -65,6 +65,14 @@ public final class Symbolizer: Sendable {
         ProcessSymbols(pid: pid, symbolizer: self)
     }
 
+    /// Keeps `maps` of `pid`, read as it started or mapped new code, and loads the
+    /// binaries of its code now: if it exits before its samples are symbolised, they
+    /// are named from these (its root and map_files are gone by then).
+    public func keep(_ maps: ProcessMaps, of pid: Int32) {
+        remember(maps, of: pid)
+        ProcessSymbols(pid: pid, maps: maps, symbolizer: self).loadCode()
+    }
+
     func remember(_ maps: ProcessMaps, of pid: Int32) {
         let now = DispatchTime.now().uptimeNanoseconds
         recentMaps.withLock { recent in
@@ -115,6 +123,19 @@ public final class ProcessSymbols {
             maps = symbolizer.recalled(pid) ?? ProcessMaps(parsing: [])
             unavailable = error
         }
+    }
+
+    /// A view of maps read elsewhere (`Symbolizer.keep`).
+    init(pid: Int32, maps: ProcessMaps, symbolizer: Symbolizer) {
+        self.pid = pid
+        self.symbolizer = symbolizer
+        self.maps = maps
+        unavailable = nil
+    }
+
+    /// Loads (or finds cached) the binary of every executable file mapping.
+    func loadCode() {
+        for mapping in maps.mappings where mapping.isFile && mapping.isExecutable { _ = resolve(mapping) }
     }
 
     /// The frame for user address `address`. `isReturnAddress` is true for

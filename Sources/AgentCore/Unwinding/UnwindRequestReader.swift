@@ -26,6 +26,7 @@ final class UnwindRequestReader: @unchecked Sendable {
     }
 
     private let tables: Locked<UnwindTableLoader>
+    private let mapsObserver: (@Sendable (Int32, ProcessMaps) -> Void)?
     private let sink = Sink()
     private var ring: OpaquePointer?
     private let stopping = Locked(false)
@@ -34,8 +35,10 @@ final class UnwindRequestReader: @unchecked Sendable {
     private let state = Locked(Statistics())
 
     /// Opens the ring buffer; `start()` begins answering.
-    init(mapFD: Int32, tables: Locked<UnwindTableLoader>) throws(AgentError) {
+    /// `mapsObserver` gets each process's maps as they were read to describe it.
+    init(mapFD: Int32, tables: Locked<UnwindTableLoader>, mapsObserver: (@Sendable (Int32, ProcessMaps) -> Void)? = nil) throws(AgentError) {
         self.tables = tables
+        self.mapsObserver = mapsObserver
         let context = Unmanaged.passUnretained(sink).toOpaque()
         ring = ring_buffer__new(mapFD, { context, data, size in
             guard let context, let data, size >= MemoryLayout<unwind_request>.size else { return 0 }
@@ -93,9 +96,12 @@ final class UnwindRequestReader: @unchecked Sendable {
         for request in wanted.values.sorted(by: { $0.time_ns < $1.time_ns }) {
             // Exec deleted the entry in BPF; an unknown process has none: rewrite it whatever the digest.
             let force = request.reason != UInt32(UNWIND_REQUEST_NO_MAPPING.rawValue)
-            let described = tables.withLock { $0.describe(Int32(bitPattern: request.pid), force: force) }
+            let pid = Int32(bitPattern: request.pid)
+            let described = tables.withLock { $0.describe(pid, force: force) }
             let now = monotonicNanoseconds()
-            if described, now >= request.time_ns { latencies.append(Double(now - request.time_ns) / 1e9) }
+            if described != nil, now >= request.time_ns { latencies.append(Double(now - request.time_ns) / 1e9) }
+            // After the tables: a short-lived process's next sample needs those more.
+            if let described { mapsObserver?(pid, described) }
         }
         state.withLock { s in
             for (index, count) in counts.enumerated() { s.requests[index] += count }

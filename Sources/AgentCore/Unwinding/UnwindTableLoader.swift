@@ -94,22 +94,22 @@ final class UnwindTableLoader: @unchecked Sendable {
     }
 
     /// Describes `pid` (again, when its executable mappings changed since, or
-    /// with `force`: its entry was deleted in BPF at exec). Returns false when
-    /// the process is gone or unreadable.
+    /// with `force`: its entry was deleted in BPF at exec). Returns the maps it
+    /// read, nil when the process is gone, unreadable or has no code mapped.
     @discardableResult
-    func describe(_ pid: Int32, force: Bool = false) -> Bool {
+    func describe(_ pid: Int32, force: Bool = false) -> ProcessMaps? {
         guard let maps = try? ProcessMaps.read(pid: pid, procRoot: procRoot) else {
             forget(pid)
-            return false
+            return nil
         }
         let executable = maps.mappings.filter(\.isExecutable)
         guard !executable.isEmpty else {  // a kernel thread, or a process exiting
             forget(pid)
-            return false
+            return nil
         }
         let digest = executable.map { "\($0.start)-\($0.end):\($0.inode)" }.joined(separator: ",").hashValue
         python.update(pid, maps: maps, force: force || (processes[pid] != nil && processes[pid]?.digest != digest))
-        if !force, processes[pid]?.digest == digest { return true }
+        if !force, processes[pid]?.digest == digest { return maps }
         var held: [FileKey] = []
         var entries: [unwind_mapping] = []
         var entryFiles: [FileKey?] = []
@@ -143,7 +143,7 @@ final class UnwindTableLoader: @unchecked Sendable {
         processes[pid] = Described(files: held, digest: digest, entries: entries, entryFiles: entryFiles, overBudget: overBudget)
         write(pid, entries)
         statistics.processes = processes.count
-        return true
+        return maps
     }
 
     /// The ELF virtual address of a file offset (the PT_LOAD segment holding it), for a mapping's bias.
