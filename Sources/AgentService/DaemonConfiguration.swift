@@ -65,6 +65,7 @@ extension DaemonConfiguration {
         c.profiling.sampling.btfPath = settings.string("btf")
         let debugDirectories = settings.list("debug-dir")
         c.profiling.symbolizer.debugDirectories = debugDirectories.isEmpty ? ["/usr/lib/debug"] : debugDirectories
+        c.profiling.symbolizer.swiftNames = try settings.bool("full-swift-names") ? .full : .simplified
         c.maxProfileSeconds = try settings.integer("max-profile-seconds", default: 60, in: 1...3600)
         c.topSyscalls = try settings.integer("syscall-top", default: 20, in: 1...512)
         c.profiling.syscallContainers = try settings.integer("syscall-containers", default: 0, in: 0...1000)

@@ -8,7 +8,7 @@ import Yams
 public struct Settings {
     /// Every key `run` understands, for validating the YAML file.
     public static let keys: Set<String> = [
-        "listen", "window", "retain", "frequency", "pid", "cgroup", "comm", "exclude-kernel-threads", "unwinder", "unwind-table-budget", "node-name",
+        "listen", "window", "retain", "frequency", "pid", "cgroup", "comm", "exclude-kernel-threads", "full-swift-names", "unwinder", "unwind-table-budget", "node-name",
         "pyroscope-url", "pyroscope-app", "push-queue", "max-profile-seconds", "btf", "debug-dir",
         "tracers", "offcpu-min-block", "syscall-top", "syscall-containers", "exemplar-interval",
     ]

@@ -42,6 +42,9 @@ struct RecordCommand: ParsableCommand {
     @Option(help: "Separate debug-file directory searched by build-id and .gnu_debuglink (repeatable).")
     var debugDir: [String] = ["/usr/lib/debug"]
 
+    @Flag(help: "Swift names as the Swift runtime prints them (modules, parameter types, specialisations) instead of `swift demangle --simplified`'s short form.")
+    var fullSwiftNames = false
+
     @Flag(help: "Print libbpf's warnings as they happen.")
     var verbose = false
 
@@ -56,6 +59,7 @@ struct RecordCommand: ParsableCommand {
         options.output = output ?? (format == .pprof ? "cpu.pb.gz" : "cpu.folded")
         options.progress = isatty(STDERR_FILENO) == 1
         options.symbolizer.debugDirectories = debugDir
+        options.symbolizer.swiftNames = fullSwiftNames ? .full : .simplified
         if verbose { BPFLog.capture(echo: true) }
 
         let stop = StopSignal()

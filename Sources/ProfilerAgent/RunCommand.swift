@@ -53,6 +53,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Skip kernel threads (kworker, ksoftirqd, …). (default: no)")
     var excludeKernelThreads: Bool?
 
+    @Flag(inversion: .prefixedNo, help: "Swift names as the Swift runtime prints them (modules, parameter types, specialisations) instead of `swift demangle --simplified`'s short form. (default: no)")
+    var fullSwiftNames: Bool?
+
     @Option(help: "Value of the `node` label. (env: NODE_NAME or PROFILER_AGENT_NODE_NAME; default: none)")
     var nodeName: String?
 
@@ -108,6 +111,7 @@ struct RunCommand: AsyncParsableCommand {
             "listen": listen.map { [$0] } ?? [], "window": window.map { [$0] } ?? [], "retain": retain.map { [$0] } ?? [],
             "frequency": frequency.map { [$0] } ?? [], "pid": pid, "cgroup": cgroup.map { [$0] } ?? [],
             "comm": comm.map { [$0] } ?? [], "exclude-kernel-threads": excludeKernelThreads.map { [String($0)] } ?? [],
+            "full-swift-names": fullSwiftNames.map { [String($0)] } ?? [],
             "unwinder": unwinder.map { [$0] } ?? [], "unwind-table-budget": unwindTableBudget.map { [$0] } ?? [],
             "node-name": nodeName.map { [$0] } ?? [], "pyroscope-url": pyroscopeUrl.map { [$0] } ?? [],
             "pyroscope-app": pyroscopeApp.map { [$0] } ?? [], "push-queue": pushQueue.map { [$0] } ?? [],

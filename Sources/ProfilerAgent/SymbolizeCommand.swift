@@ -30,6 +30,9 @@ struct SymbolizeCommand: ParsableCommand {
     @Flag(help: "Print names as found in the symbol table.")
     var noDemangle = false
 
+    @Flag(help: "Swift names as the Swift runtime prints them instead of `swift demangle --simplified`'s short form.")
+    var fullSwiftNames = false
+
     @Flag(help: "After each name, print the source file:line (Go binaries: the innermost inlined call's).")
     var lines = false
 
@@ -43,7 +46,7 @@ struct SymbolizeCommand: ParsableCommand {
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
         guard let elf else { return symbolizeKernel() }
-        let cache = BinaryCache(debugFiles: DebugFileLocator(directories: debugDir))
+        let cache = BinaryCache(debugFiles: DebugFileLocator(directories: debugDir), swiftNames: fullSwiftNames ? .full : .simplified)
         let binary: LoadedBinary
         switch cache.load(path: elf) {
         case .success(let loaded): binary = loaded

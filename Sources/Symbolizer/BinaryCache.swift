@@ -41,8 +41,12 @@ public final class BinaryCache: Sendable {
     public let capacity: Int
     private let state = Locked(State())
 
-    public init(debugFiles: DebugFileLocator = DebugFileLocator(), capacity: Int = 1024) {
+    /// How the binaries' Swift names are printed.
+    public let swiftNames: SwiftNameStyle
+
+    public init(debugFiles: DebugFileLocator = DebugFileLocator(), capacity: Int = 1024, swiftNames: SwiftNameStyle = .simplified) {
         self.debugFiles = debugFiles
+        self.swiftNames = swiftNames
         self.capacity = capacity
     }
 
@@ -174,7 +178,7 @@ public final class BinaryCache: Sendable {
     private func parse(_ elf: ELFFile, path: String, displayPath: String, root: String) throws(ELFError) -> LoadedBinary {
         let go = GoFunctionTable.find(in: elf)
         if !elf.hasSymtab, let go {
-            return LoadedBinary(elf: elf, symbols: go.symbolTable(), symbolSource: path, goTable: go)
+            return LoadedBinary(elf: elf, symbols: go.symbolTable(), symbolSource: path, goTable: go, swiftNames: swiftNames)
         }
         if !elf.hasSymtab {
             let candidates = debugFiles.candidates(
@@ -187,15 +191,15 @@ public final class BinaryCache: Sendable {
                       let debug = try? ELFFile(source: source), debug.hasSymtab else { continue }
                 if let want = elf.buildID, let have = debug.buildID, want != have { continue }
                 if let symbols = try? debug.functionSymbols(), symbols.count > 0 {
-                    return LoadedBinary(elf: elf, symbols: symbols, symbolSource: candidate)
+                    return LoadedBinary(elf: elf, symbols: symbols, symbolSource: candidate, swiftNames: swiftNames)
                 }
             }
         }
         if !elf.hasSymtab, let mini = MiniDebugInfo.symbols(of: elf) {
             let symbols = SymbolTable.merging([try elf.functionSymbols(), mini], kind: .miniDebugInfo)
-            return LoadedBinary(elf: elf, symbols: symbols, symbolSource: path + " (.gnu_debugdata)", goTable: go)
+            return LoadedBinary(elf: elf, symbols: symbols, symbolSource: path + " (.gnu_debugdata)", goTable: go, swiftNames: swiftNames)
         }
-        return LoadedBinary(elf: elf, symbols: try elf.functionSymbols(), symbolSource: path, goTable: go)
+        return LoadedBinary(elf: elf, symbols: try elf.functionSymbols(), symbolSource: path, goTable: go, swiftNames: swiftNames)
     }
 
     private func remember(_ key: String, _ outcome: Outcome) {

@@ -4,11 +4,19 @@ import CDemangle
 import Glibc
 #endif
 
+/// How Swift names are printed.
+public enum SwiftNameStyle: Sendable {
+    /// As `swift demangle --simplified` prints them: `specialized Array.append(_:)`.
+    case simplified
+    /// As the Swift runtime demangles them, with modules, types and specialisations.
+    case full
+}
+
 /// Turns Itanium C++, Rust (legacy and v0) and Swift symbol names into readable ones.
 public enum Demangler {
     /// The readable form of `name`, or `name` itself when it is not mangled
-    /// or the demangler rejects it.
-    public static func demangle(_ name: String) -> String {
+    /// or the demangler rejects it. Swift names come in `swift` style.
+    public static func demangle(_ name: String, swift style: SwiftNameStyle = .simplified) -> String {
         // Rust first: its legacy names are Itanium-shaped, and __cxa_demangle would keep the
         // hash and the $LT$-style escapes.
         if name.hasPrefix("_R") || name.hasPrefix("_ZN"), let rust = RustDemangler.demangle(name) { return rust }
@@ -24,7 +32,8 @@ public enum Demangler {
             return name.withCString { raw in
                 guard let out = swift_demangle(raw, strlen(raw), nil, nil, 0) else { return name }
                 defer { free(out) }
-                return String(cString: out)
+                let verbose = String(cString: out)
+                return style == .full ? verbose : SwiftNameSimplifier.simplify(verbose)
             }
         }
         return name

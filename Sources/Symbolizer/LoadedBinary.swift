@@ -14,7 +14,11 @@ public final class LoadedBinary: Sendable {
     /// Go frames (inlined calls, lines) looked up so far, by address.
     private let goFrameCache = Locked<[UInt64: [GoFunctionTable.SourceFrame]]>([:])
 
-    init(elf: ELFFile, symbols: SymbolTable, symbolSource: String, goTable: GoFunctionTable? = nil) {
+    /// How its Swift names are printed.
+    let swiftNames: SwiftNameStyle
+
+    init(elf: ELFFile, symbols: SymbolTable, symbolSource: String, goTable: GoFunctionTable? = nil, swiftNames: SwiftNameStyle = .simplified) {
+        self.swiftNames = swiftNames
         self.buildID = elf.buildIDHex
         self.segments = elf.segments
         self.symbols = symbols
@@ -72,7 +76,7 @@ public final class LoadedBinary: Sendable {
         if let known = names.withLock({ $0.byStart[start] }) { return known }
         // First time: read the name from the string table and demangle it.
         guard let match = symbols.lookup(address) else { return nil }
-        let function = (name: Demangler.demangle(match.name), systemName: match.name)
+        let function = (name: Demangler.demangle(match.name, swift: swiftNames), systemName: match.name)
         names.withLock {
             if $0.byStart.updateValue(function, forKey: start) == nil {
                 $0.bytes += function.name.utf8.count + function.systemName.utf8.count + 48

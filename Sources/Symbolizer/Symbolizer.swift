@@ -14,6 +14,8 @@ public final class Symbolizer: Sendable {
         /// How often the module list is compared (and a missed address re-read), nanoseconds.
         public var kernelCheckInterval: UInt64 = 1_000_000_000
         public var debugDirectories = ["/usr/lib/debug"]
+        /// Swift names simplified (the default) or in the runtime's full form.
+        public var swiftNames = SwiftNameStyle.simplified
         public init() {}
     }
 
@@ -38,7 +40,7 @@ public final class Symbolizer: Sendable {
 
     public init(options: Options = Options()) {
         self.options = options
-        self.binaries = BinaryCache(debugFiles: DebugFileLocator(directories: options.debugDirectories))
+        self.binaries = BinaryCache(debugFiles: DebugFileLocator(directories: options.debugDirectories), swiftNames: options.swiftNames)
         self.perfMaps = PerfMaps(procRoot: options.procRoot)
         self.kernel = KernelSymbols(kallsymsPath: options.kallsymsPath, modulesPath: options.modulesPath,
                                     checkInterval: options.kernelCheckInterval)

@@ -56,7 +56,7 @@ final class RustNamesTests: XCTestCase {
             ],
         ]
         for (mangling, names) in expected {
-            let demangled = Set(try rustSymbols(try build(mangling)).map(Demangler.demangle))
+            let demangled = Set(try rustSymbols(try build(mangling)).map { Demangler.demangle($0) })
             XCTAssertTrue(names.isSubset(of: demangled), "\(mangling): missing \(names.subtracting(demangled).sorted())\nhave: \(demangled.filter { $0.contains("rust_names") }.sorted())")
         }
     }
