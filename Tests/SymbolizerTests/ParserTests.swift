@@ -93,8 +93,11 @@ final class DemanglerTests: XCTestCase {
     }
 
     func testSwift() {
-        XCTAssertEqual(Demangler.demangle("$s4main5helloyyF"), "main.hello() -> ()")
-        XCTAssertEqual(Demangler.demangle("$s10Symbolizer9DemanglerO8demangleyS2SFZ"), "static Symbolizer.Demangler.demangle(Swift.String) -> Swift.String")
+        XCTAssertEqual(Demangler.demangle("$s4main5helloyyF", swift: .full), "main.hello() -> ()")
+        XCTAssertEqual(Demangler.demangle("$s10Symbolizer9DemanglerO8demangleyS2SFZ", swift: .full), "static Symbolizer.Demangler.demangle(Swift.String) -> Swift.String")
+        // The default is the short form `swift demangle --simplified` prints.
+        XCTAssertEqual(Demangler.demangle("$s4main5helloyyF"), "hello()")
+        XCTAssertEqual(Demangler.demangle("$s10Symbolizer9DemanglerO8demangleyS2SFZ"), "static Demangler.demangle(_:)")
         XCTAssertTrue(Demangler.isSwiftMangled("_$s4main5helloyyF"))
     }
 
